@@ -1,0 +1,3 @@
+from fer_video.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""Many inputs in one run: files, folders and globs; one bad file never stops the batch; ``batch.csv``."""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from fer_video.errors import Cancelled, FerVideoError
+from fer_video.pipeline import Models, annotate_video, output_paths
+from fer_video.types import Progress, Settings
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts",
+                    ".mts", ".m2ts", ".ogv"}
+BATCH_COLUMNS = ["input", "status", "reason", "frames", "faces", "dominant_emotion", "seconds"]
+
+
+@dataclass
+class BatchRow:
+    input: str
+    status: str  # ok | failed | skipped
+    reason: str = ""
+    frames: int | None = None
+    faces: int | None = None
+    dominant_emotion: str | None = None
+    seconds: float | None = None
+
+
+def collect_inputs(specs: list[str], recursive: bool = False) -> list[Path]:
+    """Expand files, folders (videos by extension, sorted) and glob patterns into a list of paths.
+
+    A named file is kept whatever its extension (so a bad one is reported, not silently dropped); a spec
+    that matches nothing is kept too and fails with "no such file".
+    """
+    found: list[Path] = []
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found += sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+                            and not p.name.startswith("."))
+        elif any(ch in spec for ch in "*?[") and not path.exists():
+            found += sorted(Path(p) for p in glob.glob(spec, recursive=recursive) if Path(p).is_file())
+        else:
+            found.append(path)
+    unique: list[Path] = []
+    seen: set[Path] = set()
+    for p in found:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def output_names(inputs: list[Path]) -> list[str]:
+    """One output name per input: the file's stem, with ``-2``, ``-3``... when two inputs share a stem."""
+    names, used = [], set()
+    for p in inputs:
+        name, k = p.stem, 2
+        while name in used:
+            name, k = f"{p.stem}-{k}", k + 1
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def write_batch_csv(rows: list[BatchRow], path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    pd.DataFrame([asdict(r) for r in rows], columns=BATCH_COLUMNS).to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def run_batch(
+    inputs: list[Path],
+    out_dir: Path,
+    settings: Settings,
+    *,
+    models: Models,
+    skip_existing: bool = False,
+    on_start: Callable[[int, Path], None] | None = None,
+    on_done: Callable[[BatchRow], None] | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    cancel=None,
+) -> list[BatchRow]:
+    """Annotate every input; ``batch.csv`` in ``out_dir`` is rewritten after each file (so an interrupted
+    batch still says what was done). ``skip_existing`` skips inputs whose summary already exists."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows: list[BatchRow] = []
+    for i, (path, name) in enumerate(zip(inputs, output_names(inputs))):
+        if on_start:
+            on_start(i, path)
+        t = time.perf_counter()
+        if skip_existing and output_paths(out_dir, name)["summary"].exists():
+            row = BatchRow(str(path), "skipped", "outputs already exist")
+        else:
+            try:
+                r = annotate_video(path, out_dir, settings, models=models, name=name, progress=progress, cancel=cancel)
+                row = BatchRow(str(path), "ok", "" if r.faces else "no face detected", r.frames, r.faces,
+                               r.dominant_emotion, round(r.seconds, 2))
+            except Cancelled:
+                raise
+            except FerVideoError as exc:
+                row = BatchRow(str(path), "failed", str(exc), seconds=round(time.perf_counter() - t, 2))
+            except Exception as exc:  # one bad file never stops the batch; the reason stays one line
+                log.debug("unexpected failure on %s", path, exc_info=True)
+                first = (str(exc).strip().splitlines() or [""])[0]
+                row = BatchRow(str(path), "failed", f"{path.name}: {exc.__class__.__name__}: {first}"[:300],
+                               seconds=round(time.perf_counter() - t, 2))
+        rows.append(row)
+        write_batch_csv(rows, out_dir / "batch.csv")
+        if on_done:
+            on_done(row)
+    return rows

@@ -1,0 +1,75 @@
+"""Face crops -> one batch tensor -> class probabilities. Preprocessing comes from the weights' ``ModelCard``."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fer_video.model import ModelCard, load_model
+
+
+def crop_box(box: np.ndarray, margin: float, width: int, height: int) -> tuple[int, int, int, int]:
+    """The card's crop rule: a square around the box centre, side max(w, h) * (1 + margin), clipped."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    side = max(x2 - x1, y2 - y1) * (1.0 + margin)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    l, t = int(round(cx - side / 2)), int(round(cy - side / 2))
+    r, b = int(round(cx + side / 2)), int(round(cy + side / 2))
+    return max(l, 0), max(t, 0), min(max(r, l + 1), width), min(max(b, t + 1), height)
+
+
+class EmotionClassifier:
+    """Runs the ResNet18 on many face crops in one forward pass (optionally with a mirrored copy: flip TTA)."""
+
+    def __init__(self, model: nn.Module, card: ModelCard, device: torch.device, batch_size: int = 64,
+                 tta: bool = True) -> None:
+        self.model = model.to(device).eval()
+        if device.type == "cpu":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.card = card
+        self.device = device
+        self.batch_size = batch_size
+        self.tta = tta
+        self.classes = list(card.classes)
+        self._mean = torch.tensor(card.mean).view(1, -1, 1, 1)
+        self._std = torch.tensor(card.std).view(1, -1, 1, 1)
+
+    @classmethod
+    def from_weights(cls, weights: str, device: torch.device, batch_size: int = 64, tta: bool = True) -> EmotionClassifier:
+        model, card = load_model(weights, device)
+        return cls(model, card, device, batch_size, tta)
+
+    def crops(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """(N, size, size, channels) uint8 crops of ``image`` (RGB) following the card's crop rule."""
+        size, h, w = self.card.input_size, image.shape[0], image.shape[1]
+        out = np.empty((len(boxes), size, size, self.card.channels), dtype=np.uint8)
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if self.card.channels == 1 and len(boxes) else None
+        for i, box in enumerate(boxes):
+            l, t, r, b = crop_box(box, self.card.crop_margin, w, h)
+            src = grey[t:b, l:r] if grey is not None else image[t:b, l:r]
+            patch = cv2.resize(src, (size, size), interpolation=cv2.INTER_AREA if (r - l) > size else cv2.INTER_LINEAR)
+            out[i] = patch.reshape(size, size, -1)
+        return out
+
+    @torch.inference_mode()
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        """Probabilities (N, C) for uint8 crops (N, size, size, channels)."""
+        if len(crops) == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        outs = []
+        for start in range(0, len(crops), self.batch_size):
+            x = torch.from_numpy(crops[start : start + self.batch_size]).permute(0, 3, 1, 2).float() / 255.0
+            x = ((x - self._mean) / self._std).to(self.device)
+            if self.device.type == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            if self.tta:
+                logits = self.model(torch.cat([x, torch.flip(x, dims=[3])]))
+                p = F.softmax(logits.float(), 1)
+                p = (p[: len(x)] + p[len(x) :]) / 2
+            else:
+                p = F.softmax(self.model(x).float(), 1)
+            outs.append(p.cpu().numpy())
+        return np.concatenate(outs).astype(np.float32)

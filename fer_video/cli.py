@@ -1,0 +1,188 @@
+"""The ``fer-video`` command: one sub-command per job (annotate, demo, train, evaluate, ui).
+
+Errors are one line on stderr (``fer-video: error: clip.mp4: no video stream``), tracebacks only with
+``--debug``. Exit codes: 0 all inputs ok, 1 some input failed (or a job error), 2 usage error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from fer_video import __version__
+from fer_video.errors import FerVideoError
+
+log = logging.getLogger("fer_video")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _add_annotate_options(p: argparse.ArgumentParser) -> None:
+    from fer_video.types import Settings
+
+    d = Settings()
+    p.add_argument("--out", "-o", default="results", help="output folder (default: results/)")
+    p.add_argument("--weights", default=None, help="model .pt with its .json beside it (default: weights/)")
+    p.add_argument("--device", default=d.device, help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
+    p.add_argument("--detect-every", type=int, default=d.detect_every, metavar="N",
+                   help=f"run the detector on every Nth frame, tracker carries boxes between (default {d.detect_every})")
+    p.add_argument("--detect-max-side", type=int, default=d.detect_max_side, metavar="PX",
+                   help=f"downscale frames to this longer side for detection, 0 never (default {d.detect_max_side})")
+    p.add_argument("--min-face", type=int, default=d.min_face, metavar="PX",
+                   help=f"smallest face to detect, in pixels (default {d.min_face})")
+    p.add_argument("--threshold", type=float, default=d.det_threshold,
+                   help=f"detection confidence threshold (default {d.det_threshold})")
+    p.add_argument("--smoothing", type=float, default=d.smoothing, metavar="SECONDS",
+                   help=f"EMA time constant in seconds, 0 turns smoothing off (default {d.smoothing})")
+    p.add_argument("--no-tta", action="store_true", help="classify the crop only, not also its mirror image")
+    p.add_argument("--no-video", action="store_true", help="skip the annotated video (CSV, summary, plot only)")
+    p.add_argument("--crf", type=int, default=d.crf, help=f"H.264 quality, lower is better (default {d.crf})")
+    p.add_argument("--preset", default=d.preset, help=f"x264 preset (default {d.preset})")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fer-video", description="Facial-expression recognition for videos.")
+    parser.add_argument("--version", action="version", version=f"fer-video {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    a = sub.add_parser("annotate", help="annotate videos: files, folders or globs")
+    a.add_argument("inputs", nargs="+", help="video files, folders or glob patterns")
+    a.add_argument("--recursive", "-r", action="store_true", help="look into sub-folders too")
+    a.add_argument("--skip-existing", action="store_true", help="skip inputs whose outputs exist (resume a batch)")
+    _add_annotate_options(a)
+
+    d = sub.add_parser("demo", help="make a synthetic demo clip (package-shipped faces) and annotate it")
+    _add_annotate_options(d)
+
+    from fer_video import evaluate, train
+
+    train.get_args_parser(sub.add_parser("train", help="train the ResNet18 on FER2013"))
+    evaluate.get_args_parser(sub.add_parser("evaluate", help="evaluate a model on FER2013 (PublicTest by default)"))
+
+    u = sub.add_parser("ui", help="start the Gradio app (http://127.0.0.1:7860)")
+    u.add_argument("ui_args", nargs=argparse.REMAINDER, help="options passed to ui/app.py (--host, --port, --share)")
+    return parser
+
+
+def _settings(args: argparse.Namespace):
+    from fer_video.types import Settings
+
+    return Settings(weights=args.weights, device=args.device, detect_every=args.detect_every,
+                    detect_max_side=args.detect_max_side, min_face=args.min_face, det_threshold=args.threshold,
+                    smoothing=args.smoothing, tta=not args.no_tta, write_video=not args.no_video, crf=args.crf,
+                    preset=args.preset)
+
+
+def _annotate(inputs: list[Path], out: Path, args: argparse.Namespace, batch_csv: bool) -> int:
+    from tqdm import tqdm
+
+    from fer_video.batch import run_batch, write_batch_csv
+    from fer_video.pipeline import load_models
+
+    settings = _settings(args)
+    if settings.detect_every < 1 or settings.smoothing < 0 or not 0 <= settings.det_threshold <= 1:
+        raise SystemExit(_usage("--detect-every must be >= 1, --smoothing >= 0, --threshold in [0, 1]"))
+    models = load_models(settings)
+    files_bar = tqdm(total=len(inputs), unit="video", disable=args.quiet or len(inputs) < 2, position=0)
+    frame_bar: list = [None]
+
+    def on_start(i: int, path: Path) -> None:
+        if frame_bar[0] is not None:
+            frame_bar[0].close()
+        frame_bar[0] = tqdm(total=0, unit="frame", desc=path.name[:40], disable=args.quiet, leave=len(inputs) < 2,
+                            position=1 if len(inputs) > 1 else 0)
+
+    def progress(p) -> None:
+        bar = frame_bar[0]
+        if bar is not None:
+            bar.total = p.total
+            bar.update(p.done - bar.n)
+
+    def on_done(row) -> None:
+        if frame_bar[0] is not None:
+            frame_bar[0].close()
+            frame_bar[0] = None
+        files_bar.update(1)
+        if row.status == "failed":
+            tqdm.write(f"fer-video: error: {row.reason}", file=sys.stderr)
+        elif not args.quiet:
+            tqdm.write(f"{row.input}: {row.status} {row.reason} ".rstrip() +
+                       (f" ({row.frames} frames, {row.faces} faces, {row.seconds}s)" if row.status == "ok" else ""))
+
+    rows = run_batch(inputs, out, settings, models=models, skip_existing=args.skip_existing, on_start=on_start,
+                     on_done=on_done, progress=progress)
+    files_bar.close()
+    if not batch_csv:
+        (out / "batch.csv").unlink(missing_ok=True)
+    else:
+        write_batch_csv(rows, out / "batch.csv")
+    failed = sum(r.status == "failed" for r in rows)
+    if not args.quiet:
+        print(f"{len(rows) - failed}/{len(rows)} ok, outputs in {out}" + (f", see {out / 'batch.csv'}" if batch_csv else ""))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _usage(message: str) -> int:
+    print(f"fer-video: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "annotate":
+        from fer_video.batch import collect_inputs
+
+        inputs = collect_inputs(args.inputs, args.recursive)
+        if not inputs:
+            return _usage("no video found in " + " ".join(args.inputs))
+        several = len(inputs) > 1 or any(Path(s).is_dir() or any(ch in s for ch in "*?[") for s in args.inputs)
+        return _annotate(inputs, Path(args.out), args, batch_csv=several)
+    if args.command == "demo":
+        from fer_video.demo import make_demo_video
+
+        out = Path(args.out)
+        clip = make_demo_video(out / "demo.mp4")
+        return _annotate([clip], out, args, batch_csv=False)
+    if args.command == "train":
+        from fer_video import train
+
+        return train.run(args, "fer-video " + " ".join(sys.argv[1:]))
+    if args.command == "evaluate":
+        from fer_video import evaluate
+
+        return evaluate.run(args)
+    if args.command == "ui":
+        import runpy
+
+        app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+        if not app.is_file():
+            raise FerVideoError(f"{app}: the UI is not installed beside the package")
+        module = runpy.run_path(str(app))
+        return int(module["main"](args.ui_args) or 0)
+    return _usage(f"unknown command {args.command!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # argparse exits with 2 on usage errors
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command in {"train", "evaluate"}:
+        logging.getLogger().setLevel(logging.INFO)
+    try:
+        return _run(args)
+    except FerVideoError as exc:
+        if args.debug:
+            raise
+        print(f"fer-video: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("fer-video: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

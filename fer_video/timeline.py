@@ -1,0 +1,137 @@
+"""The per-frame emotion timeline: CSV rows (streamed to disk), the per-video summary and the plot.
+
+CSV contract: one row per (frame, face) and one row for every frame with no face (face columns empty),
+sorted by frame then face_id. Columns: ``frame, time_s, face_id, x1, y1, x2, y2, det_conf, emotion,
+confidence``, then one column per class (smoothed probability), then ``raw_<class>`` (unsmoothed).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fer_video.types import FrameResult
+
+BASE_COLUMNS = ["frame", "time_s", "face_id", "x1", "y1", "x2", "y2", "det_conf", "emotion", "confidence"]
+
+
+def timeline_columns(classes: list[str]) -> list[str]:
+    return BASE_COLUMNS + list(classes) + [f"raw_{c}" for c in classes]
+
+
+@dataclass
+class _FaceStats:
+    frames: int = 0
+    first_s: float = 0.0
+    last_s: float = 0.0
+    emotions: Counter = field(default_factory=Counter)
+    prob_sum: np.ndarray | None = None
+
+
+class TimelineWriter:
+    """Appends rows to a CSV in chunks (memory stays flat) and keeps running per-face statistics."""
+
+    def __init__(self, path: Path, classes: list[str], chunk_rows: int = 2000) -> None:
+        self.path = path
+        self.classes = list(classes)
+        self.columns = timeline_columns(self.classes)
+        self.chunk_rows = chunk_rows
+        self._rows: list[list[Any]] = []
+        self._header_written = False
+        self.faces: dict[int, _FaceStats] = {}
+        self.frames = 0
+        self.frames_with_faces = 0
+
+    def add(self, result: FrameResult) -> None:
+        f, faces = result.frame, result.faces
+        self.frames += 1
+        if len(faces) == 0:
+            self._rows.append([f.index, round(f.time_s, 4)] + [None] * (len(self.columns) - 2))
+        else:
+            self.frames_with_faces += 1
+        for i in range(len(faces)):
+            fid = int(faces.face_id[i])
+            sm, raw = result.smoothed[i], result.probs[i]
+            k = int(np.argmax(sm))
+            x1, y1, x2, y2 = (round(float(v), 1) for v in faces.xyxy[i])
+            self._rows.append([f.index, round(f.time_s, 4), fid, x1, y1, x2, y2, round(float(faces.confidence[i]), 4),
+                               self.classes[k], round(float(sm[k]), 4)]
+                              + [round(float(v), 4) for v in sm] + [round(float(v), 4) for v in raw])
+            st = self.faces.setdefault(fid, _FaceStats(first_s=f.time_s))
+            st.frames += 1
+            st.last_s = f.time_s
+            st.emotions[self.classes[k]] += 1
+            st.prob_sum = sm.astype(np.float64) if st.prob_sum is None else st.prob_sum + sm
+        if len(self._rows) >= self.chunk_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._rows and self._header_written:
+            return
+        df = pd.DataFrame(self._rows, columns=self.columns)
+        df["face_id"] = df["face_id"].astype("Int64")
+        df["frame"] = df["frame"].astype("int64")
+        df.to_csv(self.path, mode="a" if self._header_written else "w", header=not self._header_written, index=False)
+        self._header_written = True
+        self._rows = []
+
+    def face_summaries(self) -> dict[str, Any]:
+        out = {}
+        for fid in sorted(self.faces):
+            st = self.faces[fid]
+            share = {c: round(st.emotions.get(c, 0) / st.frames, 4) for c in self.classes}
+            out[str(fid)] = {
+                "frames": st.frames, "first_s": round(st.first_s, 3), "last_s": round(st.last_s, 3),
+                "dominant_emotion": max(self.classes, key=lambda c: st.emotions.get(c, 0)),
+                "share": share,
+                "mean_probs": {c: round(float(v), 4) for c, v in zip(self.classes, st.prob_sum / st.frames)},
+            }
+        return out
+
+    def dominant_emotion(self) -> str | None:
+        total: Counter = Counter()
+        for st in self.faces.values():
+            total.update(st.emotions)
+        return total.most_common(1)[0][0] if total else None
+
+
+def read_timeline(path: str | Path) -> pd.DataFrame:
+    """Read a timeline CSV back with the right types (``face_id`` nullable integer)."""
+    return pd.read_csv(path, dtype={"face_id": "Int64", "emotion": "string"})
+
+
+def plot_timeline(csv_path: Path, png_path: Path, classes: list[str], max_faces: int = 8, title: str = "") -> None:
+    """Smoothed probabilities over time, one panel per face (the ``max_faces`` faces seen longest)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fer_video.draw import COLOURS
+
+    df = pd.read_csv(csv_path, usecols=["time_s", "face_id", *classes]).dropna(subset=["face_id"])
+    top = df["face_id"].value_counts().index[:max_faces].sort_values() if len(df) else []
+    n = max(len(top), 1)
+    fig, axes = plt.subplots(n, 1, figsize=(10, 1.9 * n + 0.8), sharex=True, squeeze=False)
+    if len(top) == 0:
+        axes[0, 0].text(0.5, 0.5, "no face detected", ha="center", va="center", transform=axes[0, 0].transAxes)
+    for ax, fid in zip(axes[:, 0], top):
+        face = df[df["face_id"] == fid]
+        for c in classes:
+            colour = np.array(COLOURS.get(c, (128, 128, 128))) / 255
+            ax.plot(face["time_s"], face[c], ".-", ms=2, lw=1.2, label=c, color=colour)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"face {int(fid)}")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(ncol=len(classes), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 1.35))
+    axes[-1, 0].set_xlabel("time (s)")
+    if title:
+        fig.suptitle(title, y=0.995, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100, format="png")
+    plt.close(fig)

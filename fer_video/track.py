@@ -1,0 +1,97 @@
+"""Face ids across frames: IoU matching (Hungarian) with a short memory for missed detections,
+and a fresh start after a scene cut."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from fer_video.types import Detections
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box of ``a`` (N, 4) with every box of ``b`` (M, 4), xyxy."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), dtype=np.float32)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
+
+
+@dataclass
+class _Track:
+    face_id: int
+    box: np.ndarray
+    confidence: float
+    last_seen_s: float
+
+
+class FaceTracker:
+    """Gives each face a stable ``face_id``.
+
+    ``update`` takes a frame's detections and returns them with ids: a detection continues the track it
+    overlaps most (IoU >= ``iou_match``, one-to-one), else starts a new id. Tracks unseen for more than
+    ``max_missed_s`` seconds are forgotten. ``carry`` returns the live tracks' last boxes for frames where the
+    detector did not run. ``reset`` (after a scene cut) forgets every track; ids are never reused.
+    """
+
+    def __init__(self, iou_match: float = 0.3, max_missed_s: float = 0.5) -> None:
+        self.iou_match = iou_match
+        self.max_missed_s = max_missed_s
+        self._tracks: list[_Track] = []
+        self._next_id = 0
+
+    def reset(self) -> None:
+        self._tracks = []
+
+    def update(self, dets: Detections, time_s: float) -> Detections:
+        self._tracks = [t for t in self._tracks if time_s - t.last_seen_s <= self.max_missed_s]
+        ids = np.full(len(dets), -1, dtype=np.int64)
+        if self._tracks and len(dets):
+            iou = iou_matrix(np.stack([t.box for t in self._tracks]), dets.xyxy)
+            rows, cols = linear_sum_assignment(-iou)
+            for r, c in zip(rows, cols):
+                if iou[r, c] >= self.iou_match:
+                    track = self._tracks[r]
+                    track.box, track.confidence, track.last_seen_s = dets.xyxy[c].copy(), float(dets.confidence[c]), time_s
+                    ids[c] = track.face_id
+        for c in np.flatnonzero(ids < 0):
+            self._tracks.append(_Track(self._next_id, dets.xyxy[c].copy(), float(dets.confidence[c]), time_s))
+            ids[c] = self._next_id
+            self._next_id += 1
+        order = np.argsort(ids, kind="stable")
+        return Detections(dets.xyxy[order], dets.confidence[order], ids[order])
+
+    def carry(self, time_s: float) -> Detections:
+        live = [t for t in self._tracks if time_s - t.last_seen_s <= self.max_missed_s]
+        if not live:
+            return Detections.empty()
+        live.sort(key=lambda t: t.face_id)
+        return Detections(np.stack([t.box for t in live]), np.array([t.confidence for t in live]),
+                          np.array([t.face_id for t in live]))
+
+
+class SceneCutDetector:
+    """Flags a hard cut when the grey histogram of a frame differs sharply from the previous frame's."""
+
+    def __init__(self, threshold: float = 0.5) -> None:
+        self.threshold = threshold
+        self._prev: np.ndarray | None = None
+
+    def is_cut(self, image: np.ndarray) -> bool:
+        small = cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA)
+        grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        hist = cv2.calcHist([grey], [0], None, [32], [0, 256]).ravel()
+        hist /= max(hist.sum(), 1.0)
+        prev, self._prev = self._prev, hist
+        if prev is None:
+            return False
+        return float(np.minimum(prev, hist).sum()) < self.threshold  # histogram intersection in [0, 1]

@@ -1,0 +1,288 @@
+"""Train the ResNet18 emotion model on FER2013 (CPU or GPU), checkpointing every epoch, resumable.
+
+Shape follows torchvision's reference script: ``get_args_parser()``, ``train_one_epoch()``, ``evaluate()``,
+checkpoints with optimizer and scheduler state, ``--resume``. The dataset lives in memory as one uint8
+tensor and augmentation runs on whole batches (affine warp, flip, brightness/contrast, random erasing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fer_video.data import FaceDataset, load_dataset, parse_classes
+from fer_video.device import resolve_device
+from fer_video.metrics import confusion, save_confusion, summarize
+from fer_video.model import ModelCard, build_model, export_model, load_imagenet_init
+
+log = logging.getLogger(__name__)
+
+MEAN, STD = 0.5, 0.25
+
+
+def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = parser or argparse.ArgumentParser(description="Train the fer-video ResNet18 on FER2013")
+    p.add_argument("--data", required=True, help="FER2013 folder (train/ and test/) or fer2013.csv")
+    p.add_argument("--classes", default=None, help="comma-separated subset, e.g. angry,happy,sad,neutral")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate of the one-cycle schedule (SGD)")
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--class-weight-power", type=float, default=0.5,
+                   help="loss weight of a class = (1/count)^power, normalised; 0 turns weighting off")
+    p.add_argument("--stem", choices=["3x3s1", "imagenet"], default="3x3s1")
+    p.add_argument("--init", choices=["scratch", "imagenet"], default="scratch",
+                   help="imagenet: torchvision's weights from the local torch hub cache (never downloaded)")
+    p.add_argument("--out", default="runs/fer2013_resnet18", help="run folder: checkpoints, logs, plots, model")
+    p.add_argument("--name", default=None, help="model name in the exported card (default: run folder name)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke tests)")
+    return p
+
+
+@dataclass
+class Batches:
+    """In-memory images (N,1,48,48) uint8 and labels, served as shuffled batches."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    @classmethod
+    def from_dataset(cls, ds: FaceDataset, limit: int = 0) -> Batches:
+        images, labels = ds.images, ds.labels
+        if limit:
+            idx = np.random.default_rng(0).permutation(len(labels))[:limit]
+            images, labels = images[idx], labels[idx]
+        return cls(torch.from_numpy(images).unsqueeze(1).contiguous(), torch.from_numpy(labels))
+
+    def shuffled(self, batch_size: int, generator: torch.Generator):
+        order = torch.randperm(len(self.labels), generator=generator)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            yield self.images[idx], self.labels[idx]
+
+    def ordered(self, batch_size: int):
+        for start in range(0, len(self.labels), batch_size):
+            yield self.images[start : start + batch_size], self.labels[start : start + batch_size]
+
+
+def normalize(images_u8: torch.Tensor) -> torch.Tensor:
+    return (images_u8.float() / 255.0 - MEAN) / STD
+
+
+def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Batch augmentation on float images in [0, 1]: flip, rotation +-10 deg, scale 0.9-1.1, shift +-10 %,
+    brightness/contrast, random erasing (p 0.5)."""
+    n = x.shape[0]
+    u = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731
+    angle = (u(n) * 2 - 1) * math.radians(10)
+    scale = 0.9 + u(n) * 0.2
+    flip = torch.where(u(n) < 0.5, -1.0, 1.0)
+    shift = (u(n, 2) * 2 - 1) * 0.2  # affine_grid units: the image spans [-1, 1]
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos * flip, -sin, shift[:, 0]], 1),
+                         torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    contrast = (0.7 + u(n, 1, 1, 1) * 0.6)
+    brightness = (u(n, 1, 1, 1) * 2 - 1) * 0.15
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    x = ((x - mean) * contrast + mean + brightness).clamp(0, 1)
+    # random erasing: one rectangle of 2-20 % of the area in half of the images, filled with noise
+    size = x.shape[-1]
+    area = (0.02 + u(n) * 0.18) * size * size
+    aspect = torch.exp((u(n) * 2 - 1) * math.log(3))
+    h = (area * aspect).sqrt().clamp(1, size).long()
+    w = (area / aspect).sqrt().clamp(1, size).long()
+    top = (u(n) * (size - h + 1)).long()
+    left = (u(n) * (size - w + 1)).long()
+    rows = torch.arange(size).view(1, size, 1)
+    cols = torch.arange(size).view(1, 1, size)
+    mask = ((rows >= top.view(-1, 1, 1)) & (rows < (top + h).view(-1, 1, 1))
+            & (cols >= left.view(-1, 1, 1)) & (cols < (left + w).view(-1, 1, 1)) & (u(n) < 0.5).view(-1, 1, 1))
+    x = torch.where(mask.unsqueeze(1), torch.rand(x.shape, generator=g), x)
+    return x
+
+
+def train_one_epoch(model: nn.Module, criterion: nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: Any, data: Batches, batch_size: int, device: torch.device,
+                    g: torch.Generator) -> dict[str, float]:
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    for images, labels in data.shuffled(batch_size, g):
+        if len(labels) < 2:  # BatchNorm cannot train on one sample
+            continue
+        x = augment(images.float() / 255.0, g)
+        x = ((x - MEAN) / STD).to(device, memory_format=torch.channels_last)
+        y = labels.to(device)
+        logits = model(x)
+        loss = criterion(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total_loss += loss.item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(y)
+    return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1)}
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, data: Batches, device: torch.device, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax probabilities without and with horizontal-flip test-time augmentation."""
+    model.eval()
+    plain, tta = [], []
+    for images, _ in data.ordered(batch_size):
+        x = normalize(images).to(device, memory_format=torch.channels_last)
+        p = F.softmax(model(x), 1)
+        pf = F.softmax(model(torch.flip(x, dims=[3])), 1)
+        plain.append(p.cpu())
+        tta.append(((p + pf) / 2).cpu())
+    return torch.cat(plain).numpy(), torch.cat(tta).numpy()
+
+
+def evaluate(model: nn.Module, data: Batches, classes: tuple[str, ...], device: torch.device) -> dict[str, Any]:
+    probs, probs_tta = predict(model, data, device)
+    labels = data.labels.numpy()
+    plain = summarize(labels, probs.argmax(1), classes)
+    with_tta = summarize(labels, probs_tta.argmax(1), classes)
+    return {"accuracy": plain["accuracy"], "accuracy_tta": with_tta["accuracy"], "macro_f1": plain["macro_f1"],
+            "macro_f1_tta": with_tta["macro_f1"], "per_class": with_tta["per_class"],
+            "confusion_tta": confusion(labels, probs_tta.argmax(1), len(classes)).tolist()}
+
+
+def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
+    w = (1.0 / np.maximum(counts, 1)) ** power
+    return torch.tensor(w / (w * counts).sum() * counts.sum(), dtype=torch.float32)
+
+
+def save_curves(history: list[dict[str, Any]], png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(ep, [h["train_loss"] for h in history], label="train loss")
+    a.set_xlabel("epoch")
+    a.legend()
+    b.plot(ep, [h["train_acc"] for h in history], label="train (augmented)")
+    b.plot(ep, [h["val_acc"] for h in history], label="PublicTest")
+    b.plot(ep, [h["val_acc_tta"] for h in history], label="PublicTest + flip TTA")
+    b.set_xlabel("epoch")
+    b.legend()
+    b.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def run(args: argparse.Namespace, command: str = "") -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    logging.getLogger().addHandler(logging.FileHandler(out / "train.log"))
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    classes = parse_classes(args.classes)
+    t0 = time.time()
+    train_ds = load_dataset(args.data, "train", classes)
+    val_ds = load_dataset(args.data, "test", classes)
+    train, val = Batches.from_dataset(train_ds, args.limit), Batches.from_dataset(val_ds)
+    counts = np.bincount(train.labels.numpy(), minlength=len(classes))
+    log.info("data: %d train, %d PublicTest images, classes %s, counts %s (%.1fs)",
+             len(train.labels), len(val.labels), ",".join(classes), counts.tolist(), time.time() - t0)
+
+    model = build_model(len(classes), channels=1, stem=args.stem)
+    if args.init == "imagenet":
+        load_imagenet_init(model, args.stem)
+    model = model.to(device, memory_format=torch.channels_last)
+    criterion = nn.CrossEntropyLoss(weight=class_weights(counts, args.class_weight_power).to(device),
+                                    label_smoothing=args.label_smoothing)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
+                                weight_decay=args.weight_decay)
+    steps = math.ceil(len(train.labels) / args.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
+                                                    steps_per_epoch=steps, pct_start=0.15)
+    g = torch.Generator().manual_seed(args.seed)
+    start_epoch, history, best = 0, [], -1.0
+    ckpt_path = out / "checkpoint.pt"
+    if args.resume and ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # our own file: holds RNG state
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        g.set_state(ckpt["generator"])
+        start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
+        log.info("resumed from %s at epoch %d (best PublicTest+TTA %.4f)", ckpt_path, start_epoch, best)
+    elif args.resume:
+        log.info("--resume: no %s yet, starting from scratch", ckpt_path)
+
+    name = args.name or out.name
+    for epoch in range(start_epoch, args.epochs):
+        t = time.time()
+        stats = train_one_epoch(model, criterion, optimizer, scheduler, train, args.batch_size, device, g)
+        train_s = time.time() - t
+        metrics = evaluate(model, val, classes, device)
+        row = {"epoch": epoch, **stats, "val_acc": metrics["accuracy"], "val_acc_tta": metrics["accuracy_tta"],
+               "val_macro_f1": metrics["macro_f1"], "lr": scheduler.get_last_lr()[0], "epoch_s": round(train_s, 1),
+               "recall": {c: round(v["recall"], 3) for c, v in metrics["per_class"].items()}}
+        history.append(row)
+        log.info("epoch %d/%d loss %.3f train %.3f | PublicTest %.4f, +flip %.4f, macro-F1 %.3f | %.0fs | recall %s",
+                 epoch + 1, args.epochs, stats["train_loss"], stats["train_acc"], metrics["accuracy"],
+                 metrics["accuracy_tta"], metrics["macro_f1"], train_s, row["recall"])
+        if metrics["accuracy_tta"] > best:
+            best = metrics["accuracy_tta"]
+            card = ModelCard(name=name, classes=list(classes), stem=args.stem, mean=[MEAN], std=[STD],
+                             training={"data": "FER2013 Training split (" + Path(args.data).name + ")",
+                                       "command": command, "epoch": epoch + 1, "epochs": args.epochs,
+                                       "train_seconds": round(sum(h["epoch_s"] for h in history)),
+                                       "recipe": {k: v for k, v in vars(args).items() if k not in {"data", "out"}}},
+                             metrics={"split": "PublicTest", **{k: v for k, v in metrics.items()}})
+            export_model(model, card, out / "model")
+            save_confusion(np.array(metrics["confusion_tta"]), classes, out / "confusion.png",
+                           f"PublicTest + flip TTA, epoch {epoch + 1}: acc {best:.4f}")
+        _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                      "scheduler": scheduler.state_dict(), "generator": g.get_state(), "epoch": epoch,
+                      "history": history, "best": best, "args": vars(args)}, ckpt_path)
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+        save_curves(history, out / "curves.png")
+    log.info("done: best PublicTest + flip TTA %.4f; model in %s", best, out / "model.pt")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    args = get_args_parser().parse_args(argv)
+    return run(args, "fer-video train " + " ".join(shlex.quote(a) for a in argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

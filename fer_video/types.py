@@ -1,0 +1,117 @@
+"""The typed things that flow between the pipeline's stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the reader learnt about an input. ``width``/``height`` are the displayed (upright) size."""
+
+    path: str
+    width: int
+    height: int
+    fps: float  # average frame rate (frames may still be spaced irregularly: see Frame.time_s)
+    frame_count: int  # from the container; 0 when it does not say (progress then counts without a total)
+    duration_s: float
+    rotation: int  # degrees counter-clockwise applied to the stored frames to show them upright
+    codec: str
+    has_audio: bool
+    audio_codec: str | None = None
+
+
+@dataclass
+class Frame:
+    """One decoded frame, upright, RGB uint8 (H, W, 3); ``time_s`` is its presentation time from the start."""
+
+    index: int
+    time_s: float
+    image: np.ndarray
+
+
+@dataclass
+class Detections:
+    """Faces of one frame as parallel numpy arrays (after supervision's ``Detections``).
+
+    ``face_id`` is -1 until the tracker has assigned ids. Index with an int array or boolean mask to select.
+    """
+
+    xyxy: np.ndarray  # (N, 4) float32, pixels of the upright frame
+    confidence: np.ndarray  # (N,) float32 detector score
+    face_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def __post_init__(self) -> None:
+        self.xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
+        self.confidence = np.asarray(self.confidence, dtype=np.float32).reshape(-1)
+        if len(self.face_id) != len(self.xyxy):
+            self.face_id = np.full(len(self.xyxy), -1, dtype=np.int64)
+        self.face_id = np.asarray(self.face_id, dtype=np.int64)
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def __getitem__(self, index: Any) -> Detections:
+        return Detections(self.xyxy[index], self.confidence[index], self.face_id[index])
+
+
+@dataclass
+class FrameResult:
+    """A frame with its tracked faces and their raw and smoothed class probabilities (N, C)."""
+
+    frame: Frame
+    faces: Detections
+    probs: np.ndarray
+    smoothed: np.ndarray
+
+
+@dataclass
+class Settings:
+    """Every knob of a run. Defaults are the measured speed/accuracy trade-off (see README, Performance)."""
+
+    weights: str | None = None  # .pt with its .json beside it; None: the shipped model in weights/
+    device: str = "auto"  # auto | cpu | cuda[:N]
+    detect_every: int = 1  # run MTCNN on every Nth frame; the tracker carries boxes in between
+    detect_max_side: int = 960  # frames are downscaled to this longer side before detection (0: never)
+    min_face: int = 20  # smallest face to detect, in pixels of the original frame
+    det_threshold: float = 0.9  # keep detections scoring at least this
+    smoothing: float = 0.3  # EMA time constant in seconds; 0 turns smoothing off
+    tta: bool = True  # average the classifier over the crop and its mirror image
+    iou_match: float = 0.3  # tracker: minimum IoU to continue a face
+    max_missed_s: float = 0.5  # tracker: forget a face not seen for this long
+    write_video: bool = True
+    write_plot: bool = True
+    crf: int = 23  # H.264 quality (lower is better)
+    preset: str = "veryfast"  # x264 speed preset
+
+
+@dataclass
+class Progress:
+    """Sent to the progress callback: frames done, the expected total (0 when unknown), seconds spent."""
+
+    done: int
+    total: int
+    elapsed_s: float
+    stage: str = "annotate"
+
+
+@dataclass
+class VideoResult:
+    """What ``annotate_video`` returns: the output files and the headline numbers."""
+
+    input: Path
+    info: VideoInfo
+    outputs: dict[str, Path]
+    frames: int
+    faces: int
+    dominant_emotion: str | None
+    seconds: float
+    summary: dict[str, Any]

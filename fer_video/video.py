@@ -1,0 +1,236 @@
+"""Streaming video input and H.264 output (PyAV, which ships the FFmpeg libraries: no ffmpeg binary needed).
+
+``VideoReader`` yields upright RGB ``Frame`` objects one at a time with their real presentation times.
+``VideoWriter`` encodes H.264/yuv420p MP4 (even size, the input's frame times kept, so variable frame rate
+survives) and ``mux_audio`` copies the source's audio track into it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from fer_video.errors import InputError, OutputError
+from fer_video.types import Frame, VideoInfo
+
+log = logging.getLogger(__name__)
+
+#: audio codecs that browsers play inside MP4; anything else is re-encoded to AAC
+BROWSER_AUDIO = {"aac", "mp3", "opus", "flac"}
+_TIME_BASE = Fraction(1, 90000)
+
+
+def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
+    """Turn a stored frame upright: ``rotation`` is the display matrix angle (counter-clockwise degrees)."""
+    k = round(rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(image, k)) if k else image
+
+
+class VideoReader:
+    """Open ``path`` and stream its first video stream as upright RGB frames.
+
+    Raises ``InputError`` (one line, naming the file) for a missing file, something that is not a video,
+    a file with no video stream or no decodable frame. A stream that breaks part-way stops the iteration
+    and sets ``truncated_at`` (the frames before it are kept).
+    """
+
+    def __init__(self, path: str | Path, threads: int = 0) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(f"{self.path.name}: no such file")
+        if self.path.is_dir():
+            raise InputError(f"{self.path.name}: is a folder, not a video")
+        if self.path.stat().st_size == 0:
+            raise InputError(f"{self.path.name}: empty file (0 bytes)")
+        try:
+            self._container = av.open(str(self.path), metadata_errors="ignore")
+        except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+            raise InputError(f"{self.path.name}: not a readable video ({_reason(exc)})") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise InputError(f"{self.path.name}: no video stream")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        if threads:
+            self._stream.codec_context.thread_count = threads
+        self._frames = self._decode()
+        self.truncated_at: int | None = None
+        try:
+            self._first = next(self._frames)
+        except StopIteration:
+            self.close()
+            raise InputError(f"{self.path.name}: no video frames could be decoded") from None
+        except (av.FFmpegError, ValueError) as exc:
+            self.close()
+            raise InputError(f"{self.path.name}: cannot decode video ({_reason(exc)})") from None
+        self.info = self._probe(self._first)
+
+    def _probe(self, first: av.VideoFrame) -> VideoInfo:
+        s = self._stream
+        rotation = int(round(first.rotation or 0)) % 360
+        w, h = (first.height, first.width) if rotation in (90, 270) else (first.width, first.height)
+        rate = s.average_rate or s.guessed_rate or s.base_rate
+        fps = float(rate) if rate else 0.0
+        duration = float(s.duration * s.time_base) if s.duration else (
+            self._container.duration / 1e6 if self._container.duration else 0.0)
+        frames = int(s.frames or 0) or (int(round(duration * fps)) if duration and fps else 0)
+        audio = self._container.streams.audio
+        return VideoInfo(path=str(self.path), width=w, height=h, fps=round(fps, 4), frame_count=frames,
+                         duration_s=round(duration, 4), rotation=rotation, codec=s.codec_context.name,
+                         has_audio=bool(audio), audio_codec=audio[0].codec_context.name if audio else None)
+
+    def _decode(self) -> Iterator[av.VideoFrame]:
+        for packet in self._container.demux(self._stream):
+            for frame in packet.decode():
+                yield frame
+
+    def __iter__(self) -> Iterator[Frame]:
+        start = self._stream.start_time or 0
+        tb = self._stream.time_base
+        fps = self.info.fps or 30.0
+        last_t = -1.0
+        index = 0
+        frame: av.VideoFrame | None = self._first
+        while frame is not None:
+            t = float((frame.pts - start) * tb) if frame.pts is not None and tb else index / fps
+            if t <= last_t:  # broken or missing timestamps: keep time strictly increasing
+                t = last_t + 1.0 / fps
+            last_t = t
+            image = _rotate(frame.to_ndarray(format="rgb24"), self.info.rotation)
+            yield Frame(index=index, time_s=round(t, 6), image=image)
+            index += 1
+            try:
+                frame = next(self._frames)
+            except StopIteration:
+                frame = None
+            except (av.FFmpegError, ValueError) as exc:
+                log.warning("%s: decoding stopped at frame %d (%s)", self.path.name, index, _reason(exc))
+                self.truncated_at = index
+                frame = None
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    # FFmpeg messages end with the file name in quotes: drop it, the caller names the file
+    return text.split(": '")[0] if ": '" in text else text
+
+
+class VideoWriter:
+    """H.264 (yuv420p) MP4 writer. Odd sizes are padded by one black pixel (H.264 4:2:0 needs even sizes);
+    each frame keeps its presentation time, so variable frame rates survive."""
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float, crf: int = 23,
+                 preset: str = "veryfast") -> None:
+        self.path = Path(path)
+        self.width, self.height = width + width % 2, height + height % 2
+        try:
+            self._container = av.open(str(self.path), "w", format="mp4", options={"movflags": "+faststart"})
+        except (av.FFmpegError, OSError) as exc:
+            raise OutputError(f"{self.path.parent}: cannot write output ({_reason(exc)})") from None
+        rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(30)
+        self._stream = self._container.add_stream("libx264", rate=rate)
+        self._stream.width, self._stream.height = self.width, self.height
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.time_base = _TIME_BASE
+        self._stream.codec_context.time_base = _TIME_BASE
+        self._stream.options = {"crf": str(crf), "preset": preset}
+        self._last_pts = -1
+        self.frames = 0
+
+    def write(self, image: np.ndarray, time_s: float) -> None:
+        h, w = image.shape[:2]
+        if (w, h) != (self.width, self.height):
+            image = np.pad(image, ((0, self.height - h), (0, self.width - w), (0, 0)))
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        pts = max(int(round(time_s / _TIME_BASE)), self._last_pts + 1)
+        frame.pts, frame.time_base = pts, _TIME_BASE
+        self._last_pts = pts
+        self._mux(self._stream.encode(frame))
+        self.frames += 1
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        try:
+            self._container.mux(packets)
+        except (av.FFmpegError, OSError) as exc:
+            raise OutputError(f"{self.path.name}: cannot write output ({_reason(exc)})") from None
+
+    def close(self) -> None:
+        try:
+            self._mux(self._stream.encode(None))
+        finally:
+            try:
+                self._container.close()
+            except (av.FFmpegError, OSError) as exc:
+                raise OutputError(f"{self.path.name}: cannot finish output ({_reason(exc)})") from None
+
+
+def mux_audio(video_path: Path, source: Path, out_path: Path) -> bool:
+    """Write ``out_path`` = the video of ``video_path`` + the first audio track of ``source``.
+
+    The audio is copied as it is when browsers play its codec, else re-encoded to AAC; its timing relative
+    to the video start is kept (late-starting audio stays late). Returns False (and writes nothing) when the
+    source has no audio.
+    """
+    with av.open(str(source), metadata_errors="ignore") as src:
+        if not src.streams.audio:
+            return False
+        a_in = src.streams.audio[0]
+        v_src = src.streams.video[0] if src.streams.video else None
+        offset = float((v_src.start_time or 0) * v_src.time_base) if v_src is not None and v_src.time_base else 0.0
+        with av.open(str(video_path)) as vid, av.open(str(out_path), "w", format="mp4",
+                                                     options={"movflags": "+faststart"}) as out:
+            v_in = vid.streams.video[0]
+            v_out = out.add_stream_from_template(v_in)
+            copy = a_in.codec_context.name in BROWSER_AUDIO
+            if copy:
+                a_out = out.add_stream_from_template(a_in)
+            else:
+                a_out = out.add_stream("aac", rate=a_in.codec_context.sample_rate or 48000)
+                a_out.layout = "stereo" if (a_in.codec_context.channels or 2) >= 2 else "mono"
+            a_shift = int(round(offset / a_in.time_base)) if a_in.time_base else 0
+
+            def video_packets():
+                for p in vid.demux(v_in):
+                    if p.dts is not None:
+                        yield float(p.dts * v_in.time_base), 0, p
+
+            def audio_packets():
+                for p in src.demux(a_in):
+                    if p.dts is None:
+                        continue
+                    p.pts, p.dts = p.pts - a_shift if p.pts is not None else None, p.dts - a_shift
+                    if p.pts is not None and p.pts < 0:
+                        continue
+                    yield float(p.dts * a_in.time_base), 1, p
+
+            resampler = None
+            for _, kind, packet in heapq.merge(video_packets(), audio_packets(), key=lambda x: (x[0], x[1])):
+                if kind == 0:
+                    packet.stream = v_out
+                    out.mux(packet)
+                elif copy:
+                    packet.stream = a_out
+                    out.mux(packet)
+                else:
+                    for frame in packet.decode():
+                        frame.pts = None
+                        out.mux(a_out.encode(frame))
+            if not copy:
+                out.mux(a_out.encode(None))
+            del resampler
+    return True
