@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import glob
 import logging
 import os
@@ -12,14 +13,29 @@ from pathlib import Path
 
 import pandas as pd
 
-from fer_video.errors import Cancelled, FerVideoError
-from fer_video.pipeline import Models, annotate_video, output_paths
+from fer_video.errors import Cancelled, FerVideoError, OutputError
+from fer_video.pipeline import OUTPUT_SUFFIXES, Models, annotate_video, output_paths
 from fer_video.types import Progress, Settings
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts",
-                    ".mts", ".m2ts", ".ogv"}
+VIDEO_EXTENSIONS = {
+    ".mp4",
+    ".mov",
+    ".avi",
+    ".mkv",
+    ".webm",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".wmv",
+    ".flv",
+    ".3gp",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".ogv",
+}
 BATCH_COLUMNS = ["input", "status", "reason", "frames", "faces", "dominant_emotion", "seconds"]
 
 
@@ -45,8 +61,12 @@ def collect_inputs(specs: list[str], recursive: bool = False) -> list[Path]:
         path = Path(spec)
         if path.is_dir():
             pattern = "**/*" if recursive else "*"
-            found += sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
-                            and not p.name.startswith("."))
+            found += sorted(
+                p
+                for p in path.glob(pattern)
+                if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")
+                and not p.name.endswith(OUTPUT_SUFFIXES["video"])  # our own outputs, e.g. --out inside the folder
+            )
         elif any(ch in spec for ch in "*?[") and not path.exists():
             found += sorted(Path(p) for p in glob.glob(spec, recursive=recursive) if Path(p).is_file())
         else:
@@ -75,8 +95,31 @@ def output_names(inputs: list[Path]) -> list[str]:
 
 def write_batch_csv(rows: list[BatchRow], path: Path) -> None:
     tmp = path.with_name(f".{path.name}.part")
-    pd.DataFrame([asdict(r) for r in rows], columns=BATCH_COLUMNS).to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    try:
+        # file names that are not valid UTF-8 (undecodable bytes) are written backslash-escaped
+        pd.DataFrame([asdict(r) for r in rows], columns=BATCH_COLUMNS).to_csv(
+            tmp, index=False, encoding="utf-8", errors="backslashreplace"
+        )
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write ({_os_reason(exc)})") from None
+
+
+def _os_reason(exc: OSError) -> str:
+    return "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or exc.__class__.__name__)
+
+
+def prepare_output_folder(out_dir: Path) -> None:
+    """Create ``out_dir`` and check it is writable, before any work (one clear error instead of one per file)."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"{out_dir}: output folder is a file") from None
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: cannot create output folder ({_os_reason(exc)})") from None
+    if not os.access(out_dir, os.W_OK):
+        raise OutputError(f"{out_dir}: output folder is not writable")
 
 
 def run_batch(
@@ -86,6 +129,7 @@ def run_batch(
     *,
     models: Models,
     skip_existing: bool = False,
+    batch_csv: bool = True,
     on_start: Callable[[int, Path], None] | None = None,
     on_done: Callable[[BatchRow], None] | None = None,
     progress: Callable[[Progress], None] | None = None,
@@ -93,9 +137,9 @@ def run_batch(
 ) -> list[BatchRow]:
     """Annotate every input; ``batch.csv`` in ``out_dir`` is rewritten after each file (so an interrupted
     batch still says what was done). ``skip_existing`` skips inputs whose summary already exists."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_output_folder(out_dir)
     rows: list[BatchRow] = []
-    for i, (path, name) in enumerate(zip(inputs, output_names(inputs))):
+    for i, (path, name) in enumerate(zip(inputs, output_names(inputs), strict=True)):
         if on_start:
             on_start(i, path)
         t = time.perf_counter()
@@ -104,8 +148,12 @@ def run_batch(
         else:
             try:
                 r = annotate_video(path, out_dir, settings, models=models, name=name, progress=progress, cancel=cancel)
-                row = BatchRow(str(path), "ok", "" if r.faces else "no face detected", r.frames, r.faces,
-                               r.dominant_emotion, round(r.seconds, 2))
+                notes = [] if r.faces else ["no face detected"]
+                if r.summary.get("truncated_at_frame") is not None:
+                    notes.append(f"truncated file: {r.frames} frames decoded, the rest is missing")
+                row = BatchRow(
+                    str(path), "ok", "; ".join(notes), r.frames, r.faces, r.dominant_emotion, round(r.seconds, 2)
+                )
             except Cancelled:
                 raise
             except FerVideoError as exc:
@@ -113,10 +161,15 @@ def run_batch(
             except Exception as exc:  # one bad file never stops the batch; the reason stays one line
                 log.debug("unexpected failure on %s", path, exc_info=True)
                 first = (str(exc).strip().splitlines() or [""])[0]
-                row = BatchRow(str(path), "failed", f"{path.name}: {exc.__class__.__name__}: {first}"[:300],
-                               seconds=round(time.perf_counter() - t, 2))
+                row = BatchRow(
+                    str(path),
+                    "failed",
+                    f"{path.name}: {exc.__class__.__name__}: {first}"[:300],
+                    seconds=round(time.perf_counter() - t, 2),
+                )
         rows.append(row)
-        write_batch_csv(rows, out_dir / "batch.csv")
+        if batch_csv:
+            write_batch_csv(rows, out_dir / "batch.csv")
         if on_done:
             on_done(row)
     return rows

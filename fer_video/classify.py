@@ -24,8 +24,9 @@ def crop_box(box: np.ndarray, margin: float, width: int, height: int) -> tuple[i
 class EmotionClassifier:
     """Runs the ResNet18 on many face crops in one forward pass (optionally with a mirrored copy: flip TTA)."""
 
-    def __init__(self, model: nn.Module, card: ModelCard, device: torch.device, batch_size: int = 64,
-                 tta: bool = True) -> None:
+    def __init__(
+        self, model: nn.Module, card: ModelCard, device: torch.device, batch_size: int = 64, tta: bool = True
+    ) -> None:
         self.model = model.to(device).eval()
         if device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -38,7 +39,9 @@ class EmotionClassifier:
         self._std = torch.tensor(card.std).view(1, -1, 1, 1)
 
     @classmethod
-    def from_weights(cls, weights: str, device: torch.device, batch_size: int = 64, tta: bool = True) -> EmotionClassifier:
+    def from_weights(
+        cls, weights: str, device: torch.device, batch_size: int = 64, tta: bool = True
+    ) -> EmotionClassifier:
         model, card = load_model(weights, device)
         return cls(model, card, device, batch_size, tta)
 
@@ -55,7 +58,7 @@ class EmotionClassifier:
         return out
 
     @torch.inference_mode()
-    def predict(self, crops: np.ndarray) -> np.ndarray:
+    def predict(self, crops: np.ndarray, tta: bool | None = None) -> np.ndarray:
         """Probabilities (N, C) for uint8 crops (N, size, size, channels)."""
         if len(crops) == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
@@ -65,7 +68,7 @@ class EmotionClassifier:
             x = ((x - self._mean) / self._std).to(self.device)
             if self.device.type == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
-            if self.tta:
+            if self.tta if tta is None else tta:
                 logits = self.model(torch.cat([x, torch.flip(x, dims=[3])]))
                 p = F.softmax(logits.float(), 1)
                 p = (p[: len(x)] + p[len(x) :]) / 2

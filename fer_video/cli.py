@@ -1,13 +1,16 @@
 """The ``fer-video`` command: one sub-command per job (annotate, demo, train, evaluate, ui).
 
 Errors are one line on stderr (``fer-video: error: clip.mp4: no video stream``), tracebacks only with
-``--debug``. Exit codes: 0 all inputs ok, 1 some input failed (or a job error), 2 usage error, 130 interrupted.
+``--debug``. Exit codes: 0 all inputs ok, 1 some input failed (or a job error), 2 usage error, 130 interrupted
+(Ctrl-C), 143 terminated (SIGTERM); both remove the unfinished outputs.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -16,7 +19,29 @@ from fer_video.errors import FerVideoError
 
 log = logging.getLogger("fer_video")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``) turned into an exception, so partial outputs are removed as for Ctrl-C."""
+
+
+def _shown(text: object) -> str:
+    """``text`` fit for any terminal: file-name bytes that are not UTF-8 (kept by Python as lone surrogates,
+    which a strict stdout cannot encode) become U+FFFD."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise _Terminated()
+
+
+def _handle_sigterm():
+    """Install the SIGTERM handler; returns the previous one (None when not in the main thread)."""
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # not the main thread (e.g. called from the UI): leave signals alone
+        return None
 
 
 def _add_annotate_options(p: argparse.ArgumentParser) -> None:
@@ -26,16 +51,40 @@ def _add_annotate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", "-o", default="results", help="output folder (default: results/)")
     p.add_argument("--weights", default=None, help="model .pt with its .json beside it (default: weights/)")
     p.add_argument("--device", default=d.device, help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
-    p.add_argument("--detect-every", type=int, default=d.detect_every, metavar="N",
-                   help=f"run the detector on every Nth frame, tracker carries boxes between (default {d.detect_every})")
-    p.add_argument("--detect-max-side", type=int, default=d.detect_max_side, metavar="PX",
-                   help=f"downscale frames to this longer side for detection, 0 never (default {d.detect_max_side})")
-    p.add_argument("--min-face", type=int, default=d.min_face, metavar="PX",
-                   help=f"smallest face to detect, in pixels (default {d.min_face})")
-    p.add_argument("--threshold", type=float, default=d.det_threshold,
-                   help=f"detection confidence threshold (default {d.det_threshold})")
-    p.add_argument("--smoothing", type=float, default=d.smoothing, metavar="SECONDS",
-                   help=f"EMA time constant in seconds, 0 turns smoothing off (default {d.smoothing})")
+    p.add_argument(
+        "--detect-every",
+        type=int,
+        default=d.detect_every,
+        metavar="N",
+        help=f"run the detector on every Nth frame, tracker carries boxes between (default {d.detect_every})",
+    )
+    p.add_argument(
+        "--detect-max-side",
+        type=int,
+        default=d.detect_max_side,
+        metavar="PX",
+        help=f"downscale frames to this longer side for detection, 0 never (default {d.detect_max_side})",
+    )
+    p.add_argument(
+        "--min-face",
+        type=int,
+        default=d.min_face,
+        metavar="PX",
+        help=f"smallest face to detect, in pixels (default {d.min_face})",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=d.det_threshold,
+        help=f"detection confidence threshold (default {d.det_threshold})",
+    )
+    p.add_argument(
+        "--smoothing",
+        type=float,
+        default=d.smoothing,
+        metavar="SECONDS",
+        help=f"EMA time constant in seconds, 0 turns smoothing off (default {d.smoothing})",
+    )
     p.add_argument("--no-tta", action="store_true", help="classify the crop only, not also its mirror image")
     p.add_argument("--no-video", action="store_true", help="skip the annotated video (CSV, summary, plot only)")
     p.add_argument("--crf", type=int, default=d.crf, help=f"H.264 quality, lower is better (default {d.crf})")
@@ -71,16 +120,25 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace):
     from fer_video.types import Settings
 
-    return Settings(weights=args.weights, device=args.device, detect_every=args.detect_every,
-                    detect_max_side=args.detect_max_side, min_face=args.min_face, det_threshold=args.threshold,
-                    smoothing=args.smoothing, tta=not args.no_tta, write_video=not args.no_video, crf=args.crf,
-                    preset=args.preset)
+    return Settings(
+        weights=args.weights,
+        device=args.device,
+        detect_every=args.detect_every,
+        detect_max_side=args.detect_max_side,
+        min_face=args.min_face,
+        det_threshold=args.threshold,
+        smoothing=args.smoothing,
+        tta=not args.no_tta,
+        write_video=not args.no_video,
+        crf=args.crf,
+        preset=args.preset,
+    )
 
 
 def _annotate(inputs: list[Path], out: Path, args: argparse.Namespace, batch_csv: bool) -> int:
     from tqdm import tqdm
 
-    from fer_video.batch import run_batch, write_batch_csv
+    from fer_video.batch import run_batch
     from fer_video.pipeline import load_models
 
     settings = _settings(args)
@@ -93,13 +151,19 @@ def _annotate(inputs: list[Path], out: Path, args: argparse.Namespace, batch_csv
     def on_start(i: int, path: Path) -> None:
         if frame_bar[0] is not None:
             frame_bar[0].close()
-        frame_bar[0] = tqdm(total=0, unit="frame", desc=path.name[:40], disable=args.quiet, leave=len(inputs) < 2,
-                            position=1 if len(inputs) > 1 else 0)
+        frame_bar[0] = tqdm(
+            total=0,
+            unit="frame",
+            desc=_shown(path.name[:40]),
+            disable=args.quiet,
+            leave=len(inputs) < 2,
+            position=1 if len(inputs) > 1 else 0,
+        )
 
     def progress(p) -> None:
         bar = frame_bar[0]
         if bar is not None:
-            bar.total = p.total
+            bar.total = p.total or None  # 0: the container does not say
             bar.update(p.done - bar.n)
 
     def on_done(row) -> None:
@@ -108,26 +172,40 @@ def _annotate(inputs: list[Path], out: Path, args: argparse.Namespace, batch_csv
             frame_bar[0] = None
         files_bar.update(1)
         if row.status == "failed":
-            tqdm.write(f"fer-video: error: {row.reason}", file=sys.stderr)
+            tqdm.write(_shown(f"fer-video: error: {row.reason}"), file=sys.stderr)
         elif not args.quiet:
-            tqdm.write(f"{row.input}: {row.status} {row.reason} ".rstrip() +
-                       (f" ({row.frames} frames, {row.faces} faces, {row.seconds}s)" if row.status == "ok" else ""))
+            tqdm.write(
+                _shown(
+                    f"{row.input}: {row.status} {row.reason} ".rstrip()
+                    + (f" ({row.frames} frames, {row.faces} faces, {row.seconds}s)" if row.status == "ok" else "")
+                )
+            )
 
-    rows = run_batch(inputs, out, settings, models=models, skip_existing=args.skip_existing, on_start=on_start,
-                     on_done=on_done, progress=progress)
+    rows = run_batch(
+        inputs,
+        out,
+        settings,
+        models=models,
+        skip_existing=args.skip_existing,
+        batch_csv=batch_csv,
+        on_start=on_start,
+        on_done=on_done,
+        progress=progress,
+    )
     files_bar.close()
-    if not batch_csv:
-        (out / "batch.csv").unlink(missing_ok=True)
-    else:
-        write_batch_csv(rows, out / "batch.csv")
     failed = sum(r.status == "failed" for r in rows)
     if not args.quiet:
-        print(f"{len(rows) - failed}/{len(rows)} ok, outputs in {out}" + (f", see {out / 'batch.csv'}" if batch_csv else ""))
+        print(
+            _shown(
+                f"{len(rows) - failed}/{len(rows)} ok, outputs in {out}"
+                + (f", see {out / 'batch.csv'}" if batch_csv else "")
+            )
+        )
     return EXIT_FAILED if failed else EXIT_OK
 
 
 def _usage(message: str) -> int:
-    print(f"fer-video: error: {message}", file=sys.stderr)
+    print(_shown(f"fer-video: error: {message}"), file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -149,7 +227,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "train":
         from fer_video import train
 
-        return train.run(args, "fer-video " + " ".join(sys.argv[1:]))
+        return train.run(args, "fer-video " + " ".join(shlex.quote(a) for a in args.argv))
     if args.command == "evaluate":
         from fer_video import evaluate
 
@@ -167,21 +245,36 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)  # argparse exits with 2 on usage errors
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    args.argv = argv
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     if args.command in {"train", "evaluate"}:
         logging.getLogger().setLevel(logging.INFO)
+    previous = _handle_sigterm()
     try:
         return _run(args)
     except FerVideoError as exc:
         if args.debug:
             raise
-        print(f"fer-video: error: {exc}", file=sys.stderr)
+        print(_shown(f"fer-video: error: {exc}"), file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("fer-video: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        print(
+            f"fer-video: {'terminated' if isinstance(exc, _Terminated) else 'interrupted'}"
+            + (
+                " (unfinished outputs removed; rerun with --skip-existing to resume)"
+                if args.command == "annotate"
+                else ""
+            ),
+            file=sys.stderr,
+        )
+        return EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -35,8 +35,27 @@ def face_sprites() -> list[np.ndarray]:
     return crops
 
 
-def render_frame(i: int, fps: float, width: int, height: int, sprites: list[np.ndarray], faces: int,
-                 show_faces: bool) -> np.ndarray:
+def sprite_rects(
+    i: int, fps: float, width: int, height: int, sprites: list[np.ndarray], faces: int
+) -> list[tuple[int, int, int, int]]:
+    """Where frame ``i`` places each face sprite: (x1, y1, x2, y2) in pixels (tests use it as ground truth)."""
+    t = i / fps
+    target_h = max(24, int(height * 0.45))
+    rects = []
+    for k in range(min(faces, len(sprites))):
+        sprite = sprites[k]
+        sw, sh = max(8, int(sprite.shape[1] * target_h / sprite.shape[0])), target_h
+        slot = width / max(faces, 1)
+        x = int(slot * k + (slot - sw) * (0.5 + 0.3 * math.sin(0.8 * t + k)))
+        y = int((height - sh) * (0.5 + 0.25 * math.cos(0.6 * t + 2 * k)))
+        x, y = min(max(x, 0), max(width - sw, 0)), min(max(y, 0), max(height - sh, 0))
+        rects.append((x, y, min(x + sw, width), min(y + sh, height)))
+    return rects
+
+
+def render_frame(
+    i: int, fps: float, width: int, height: int, sprites: list[np.ndarray], faces: int, show_faces: bool
+) -> np.ndarray:
     """Frame ``i``: a soft background, and ``faces`` sprites moving slowly when ``show_faces``."""
     t = i / fps
     yy = np.linspace(0, 1, height, dtype=np.float32)[:, None]
@@ -47,23 +66,26 @@ def render_frame(i: int, fps: float, width: int, height: int, sprites: list[np.n
         cx = int((0.5 + 0.3 * math.sin(t)) * width)
         cv2.circle(frame, (cx, height // 2), max(4, height // 8), (60, 90, 200), -1)
         return frame
-    target_h = max(24, int(height * 0.45))
-    for k in range(min(faces, len(sprites))):
-        sprite = sprites[k]
-        scale = target_h / sprite.shape[0]
-        sw, sh = max(8, int(sprite.shape[1] * scale)), target_h
-        sp = cv2.resize(sprite, (sw, sh), interpolation=cv2.INTER_AREA)
-        slot = width / max(faces, 1)
-        x = int(slot * k + (slot - sw) * (0.5 + 0.3 * math.sin(0.8 * t + k)))
-        y = int((height - sh) * (0.5 + 0.25 * math.cos(0.6 * t + 2 * k)))
-        x, y = min(max(x, 0), width - sw), min(max(y, 0), height - sh)
-        frame[y : y + sh, x : x + sw] = sp[: height - y, : width - x]
+    for sprite, (x1, y1, x2, y2) in zip(sprites, sprite_rects(i, fps, width, height, sprites, faces), strict=False):
+        target_h = max(24, int(height * 0.45))
+        sw = max(8, int(sprite.shape[1] * target_h / sprite.shape[0]))
+        sp = cv2.resize(sprite, (sw, target_h), interpolation=cv2.INTER_AREA)
+        frame[y1:y2, x1:x2] = sp[: y2 - y1, : x2 - x1]
     return frame
 
 
-def make_demo_video(path: str | Path, width: int = 640, height: int = 360, fps: float = 25.0,
-                    seconds: float = 4.0, faces: int = 2, noface_from: float | None = 0.75,
-                    audio: bool = True, codec: str = "libx264", pix_fmt: str = "yuv420p") -> Path:
+def make_demo_video(
+    path: str | Path,
+    width: int = 640,
+    height: int = 360,
+    fps: float = 25.0,
+    seconds: float = 4.0,
+    faces: int = 2,
+    noface_from: float | None = 0.75,
+    audio: bool = True,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+) -> Path:
     """Write the demo clip to ``path`` and return it. Faces show until ``noface_from`` x duration (None: always)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +18,15 @@ class Compute:
     device: torch.device
     detect_batch: int  # frames per MTCNN call
     classify_batch: int  # face crops per ResNet forward pass
+    threads: int = 1  # torch intra-op threads (CPU work of the models; decode/encode run in their own threads)
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def resolve_device(requested: str | None = "auto", cuda_available: bool | None = None) -> torch.device:
@@ -36,6 +46,16 @@ def resolve_device(requested: str | None = "auto", cuda_available: bool | None =
 def choose_compute(requested: str | None = "auto", cuda_available: bool | None = None) -> Compute:
     """Device plus batch sizes: a GPU takes many frames per call; on a CPU small batches keep latency and memory low."""
     device = resolve_device(requested, cuda_available)
+    cores = cpu_cores()
     if device.type == "cuda":
-        return Compute(device, detect_batch=32, classify_batch=256)
-    return Compute(device, detect_batch=8, classify_batch=64)
+        # the GPU does the maths; a couple of CPU threads feed it (crops, NMS bookkeeping)
+        return Compute(device, detect_batch=32, classify_batch=256, threads=min(cores, 4))
+    # every core for the models: decoding and encoding overlap with them in their own threads and mostly
+    # run while torch waits (measured in benchmarks/README.md)
+    return Compute(device, detect_batch=8, classify_batch=64, threads=cores)
+
+
+def apply_threads(compute: Compute) -> None:
+    """Set torch's intra-op thread count deliberately (torch's own default ignores the affinity mask)."""
+    if torch.get_num_threads() != compute.threads:
+        torch.set_num_threads(compute.threads)

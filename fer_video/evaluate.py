@@ -25,16 +25,21 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p = parser or argparse.ArgumentParser(description="Evaluate a fer-video model")
     p.add_argument("--weights", default=None, help="model .pt (its .json beside it); default: the shipped model")
     p.add_argument("--data", required=True, help="folder with class sub-folders (or test/), or fer2013.csv")
-    p.add_argument("--split", default="test", choices=["train", "test", "private"],
-                   help="test = PublicTest (default); private = PrivateTest rows of a CSV")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "test", "private"],
+        help="test = PublicTest (default); private = PrivateTest rows of a CSV",
+    )
     p.add_argument("--out", default=None, help="folder for confusion PNG/CSV and metrics.json")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     return p
 
 
-def evaluate_weights(weights: str | Path, data: str | Path, split: str = "test", device: str = "auto",
-                     out: str | Path | None = None) -> dict[str, Any]:
+def evaluate_weights(
+    weights: str | Path, data: str | Path, split: str = "test", device: str = "auto", out: str | Path | None = None
+) -> dict[str, Any]:
     dev = resolve_device(device)
     model, card = load_model(weights, dev)
     model = model.to(memory_format=torch.channels_last)
@@ -47,27 +52,40 @@ def evaluate_weights(weights: str | Path, data: str | Path, split: str = "test",
     plain, tta = summarize(labels, probs.argmax(1), card.classes), summarize(labels, probs_tta.argmax(1), card.classes)
     cm = confusion(labels, probs_tta.argmax(1), len(card.classes))
     result = {
-        "weights": str(weights), "model": card.name, "data": str(ds.source), "split": split, "images": len(labels),
-        "accuracy": plain["accuracy"], "accuracy_tta": tta["accuracy"],
-        "macro_f1": plain["macro_f1"], "macro_f1_tta": tta["macro_f1"],
-        "per_class": plain["per_class"], "per_class_tta": tta["per_class"],
-        "confusion_tta": cm.tolist(), "classes": card.classes,
+        "weights": str(weights),
+        "model": card.name,
+        "data": str(ds.source),
+        "split": split,
+        "images": len(labels),
+        "accuracy": plain["accuracy"],
+        "accuracy_tta": tta["accuracy"],
+        "macro_f1": plain["macro_f1"],
+        "macro_f1_tta": tta["macro_f1"],
+        "per_class": plain["per_class"],
+        "per_class_tta": tta["per_class"],
+        "confusion_tta": cm.tolist(),
+        "classes": card.classes,
         # predict() runs each image twice (plain + mirrored): images/s counts both passes as one image
-        "images_per_s_with_tta": round(len(labels) / seconds, 1), "device": str(dev),
+        "images_per_s_with_tta": round(len(labels) / seconds, 1),
+        "device": str(dev),
     }
     if out:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        save_confusion(cm, card.classes, out / "confusion.png", f"{card.name} on {split}: acc+TTA {tta['accuracy']:.4f}")
+        save_confusion(
+            cm, card.classes, out / "confusion.png", f"{card.name} on {split}: acc+TTA {tta['accuracy']:.4f}"
+        )
         (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
 def format_report(r: dict[str, Any]) -> str:
-    lines = [f"{r['model']} on {r['data']} ({r['split']}, {r['images']} images, {r['device']})",
-             f"accuracy {r['accuracy']:.4f}  with flip TTA {r['accuracy_tta']:.4f}",
-             f"macro-F1 {r['macro_f1']:.4f}  with flip TTA {r['macro_f1_tta']:.4f}",
-             f"{'class':<10}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}   (with flip TTA)"]
+    lines = [
+        f"{r['model']} on {r['data']} ({r['split']}, {r['images']} images, {r['device']})",
+        f"accuracy {r['accuracy']:.4f}  with flip TTA {r['accuracy_tta']:.4f}",
+        f"macro-F1 {r['macro_f1']:.4f}  with flip TTA {r['macro_f1_tta']:.4f}",
+        f"{'class':<10}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}   (with flip TTA)",
+    ]
     for c, m in r["per_class_tta"].items():
         lines.append(f"{c:<10}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>8.3f}{m['support']:>9d}")
     lines.append(f"{r['images_per_s_with_tta']} images/s (each with its mirrored copy)")

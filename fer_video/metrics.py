@@ -26,7 +26,7 @@ def summarize(labels: np.ndarray, preds: np.ndarray, classes: list[str] | tuple[
         "macro_f1": float(f1.mean()),
         "per_class": {
             c: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for c, p, r, f, s in zip(classes, precision, recall, f1, cm.sum(1))
+            for c, p, r, f, s in zip(classes, precision, recall, f1, cm.sum(1), strict=True)
         },
     }
 
@@ -50,8 +50,15 @@ def save_confusion(cm: np.ndarray, classes: list[str] | tuple[str, ...], png: Pa
     ax.set_ylabel("true")
     for i in range(len(classes)):
         for j in range(len(classes)):
-            ax.text(j, i, f"{norm[i, j]:.2f}\n({int(cm[i, j])})", ha="center", va="center", fontsize=7,
-                    color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{norm[i, j]:.2f}\n({int(cm[i, j])})",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(png, dpi=120)

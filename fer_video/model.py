@@ -60,14 +60,46 @@ class ModelCard:
             raise WeightsError(f"{path}: model metadata not found (expected beside the .pt file)") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise WeightsError(f"{path}: model metadata is not valid JSON ({exc.__class__.__name__})") from None
+        except OSError as exc:
+            reason = exc.strerror or exc.__class__.__name__
+            raise WeightsError(f"{path}: cannot read model metadata ({reason})") from None
+        if not isinstance(raw, dict):
+            raise WeightsError(f"{path}: model metadata is not a JSON object")
         known = {f.name for f in dataclasses.fields(cls)}
         try:
             card = cls(**{k: v for k, v in raw.items() if k in known})
         except TypeError as exc:
             raise WeightsError(f"{path}: model metadata is incomplete ({exc})") from None
-        if not card.classes or len(card.mean) != card.channels or len(card.std) != card.channels:
-            raise WeightsError(f"{path}: model metadata is inconsistent (classes, channels, mean/std)")
+        problem = card._problem()
+        if problem:
+            raise WeightsError(f"{path}: model metadata is inconsistent ({problem})")
         return card
+
+    def _problem(self) -> str | None:
+        """What makes this card unusable, or None."""
+
+        def numbers(v: Any) -> bool:
+            return isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+
+        if not isinstance(self.classes, list) or not self.classes or not all(isinstance(c, str) for c in self.classes):
+            return "classes must be a non-empty list of names"
+        if not isinstance(self.channels, int) or self.channels not in (1, 3):
+            return "channels must be 1 or 3"
+        if (
+            not numbers(self.mean)
+            or not numbers(self.std)
+            or len(self.mean) != self.channels
+            or len(self.std) != self.channels
+            or any(x <= 0 for x in self.std)
+        ):
+            return "mean and std need one number per channel, std > 0"
+        if not isinstance(self.input_size, int) or not 8 <= self.input_size <= 1024:
+            return "input_size must be an integer between 8 and 1024"
+        if not isinstance(self.crop_margin, (int, float)) or self.crop_margin < 0:
+            return "crop_margin must be a number >= 0"
+        if self.stem not in ("3x3s1", "imagenet"):
+            return f"unknown stem {self.stem!r}"
+        return None
 
 
 def build_model(num_classes: int, channels: int = 1, stem: str = "3x3s1") -> nn.Module:
@@ -140,6 +172,20 @@ def export_model(model: nn.Module, card: ModelCard, out_stem: str | Path) -> Pat
     return pt
 
 
+def _state_mismatch(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> str | None:
+    """The first difference between a model's state dict and a loaded one, as a short phrase, or None."""
+    missing = [k for k in expected if k not in state]
+    if missing:
+        return f"{len(missing)} tensors missing, e.g. {missing[0]}"
+    unexpected = [k for k in state if k not in expected]
+    if unexpected:
+        return f"{len(unexpected)} unexpected tensors, e.g. {unexpected[0]}"
+    for k, v in expected.items():
+        if tuple(state[k].shape) != tuple(v.shape):
+            return f"{k} has shape {tuple(state[k].shape)}, the metadata's model needs {tuple(v.shape)}"
+    return None
+
+
 def load_model(weights: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, ModelCard]:
     """Load ``weights`` (a .pt, with its .json beside it) in eval mode on ``device``; errors name the file."""
     pt = Path(weights)
@@ -153,12 +199,21 @@ def load_model(weights: str | Path, device: torch.device | str = "cpu") -> tuple
     try:
         state = torch.load(pt, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file: pickle, zip, runtime errors
-        raise WeightsError(f"{pt}: cannot read weights ({exc.__class__.__name__})") from None
-    if not isinstance(state, dict):
-        raise WeightsError(f"{pt}: not a state dict")
+        if "global" in str(exc).lower():  # weights_only refused a class or function reference
+            raise WeightsError(
+                f"{pt}: refused, it holds objects other than tensors (loaded with weights_only=True)"
+            ) from None
+        raise WeightsError(
+            f"{pt}: cannot read weights, corrupt or not a PyTorch file ({exc.__class__.__name__})"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{pt}: not a state dict (a mapping of parameter names to tensors)")
     if card.arch != ARCH:
         raise WeightsError(f"{pt}: architecture {card.arch!r} is not supported (expected {ARCH})")
     model = build_model(len(card.classes), card.channels, card.stem)
+    mismatch = _state_mismatch(model.state_dict(), state)
+    if mismatch:
+        raise WeightsError(f"{pt}: weights do not match the model in {pt.with_suffix('.json').name} ({mismatch})")
     try:
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     except (RuntimeError, AttributeError) as exc:

@@ -12,6 +12,7 @@ import errno
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from collections import defaultdict
@@ -26,7 +27,7 @@ import numpy as np
 from fer_video import __version__
 from fer_video.classify import EmotionClassifier
 from fer_video.detect import FaceDetector
-from fer_video.device import Compute, choose_compute
+from fer_video.device import Compute, apply_threads, choose_compute
 from fer_video.draw import draw_faces
 from fer_video.errors import Cancelled, FerVideoError, OutputError
 from fer_video.smooth import ProbabilitySmoother
@@ -38,7 +39,12 @@ from fer_video.video import VideoReader, VideoWriter, mux_audio
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "fer2013_resnet18.pt"
-OUTPUT_SUFFIXES = {"video": ".annotated.mp4", "csv": ".timeline.csv", "plot": ".timeline.png", "summary": ".summary.json"}
+OUTPUT_SUFFIXES = {
+    "video": ".annotated.mp4",
+    "csv": ".timeline.csv",
+    "plot": ".timeline.png",
+    "summary": ".summary.json",
+}
 
 
 def default_weights() -> Path:
@@ -64,6 +70,7 @@ def load_models(settings: Settings) -> Models:
         compute = choose_compute(settings.device)
     except ValueError as exc:
         raise FerVideoError(str(exc)) from None
+    apply_threads(compute)
     weights = Path(settings.weights) if settings.weights else default_weights()
     classifier = EmotionClassifier.from_weights(str(weights), compute.device, compute.classify_batch, settings.tta)
     detector = FaceDetector(compute.device, settings.min_face, settings.det_threshold, settings.detect_max_side)
@@ -103,13 +110,19 @@ class FaceAnnotator:
 
     def process(self, frames: list[Frame]) -> list[FrameResult]:
         t = self.timer
-        to_detect = [f for f in frames if f.index % self.every == 0]
+        with t("track"):
+            cuts = [self.cuts.is_cut(f.image) for f in frames]
+        # every Nth frame, and the first frame after a scene cut (the tracker has nothing to carry there)
+        to_detect = [f for f, cut in zip(frames, cuts, strict=True) if cut or f.index % self.every == 0]
         with t("detect"):
-            found = dict(zip((f.index for f in to_detect), self.models.detector.detect([f.image for f in to_detect])))
+            images = [f.image for f in to_detect]
+            s = self.settings
+            detections = self.models.detector.detect(images, s.min_face, s.det_threshold, s.detect_max_side)
+            found = dict(zip((f.index for f in to_detect), detections, strict=True))
         tracked: list[Detections] = []
         with t("track"):
-            for f in frames:
-                if self.cuts.is_cut(f.image):
+            for f, cut in zip(frames, cuts, strict=True):
+                if cut:
                     self.tracker.reset()
                     self.smoother.reset()
                 if f.index in found:
@@ -118,11 +131,11 @@ class FaceAnnotator:
                     tracked.append(self.tracker.carry(f.time_s))
         clf = self.models.classifier
         with t("classify"):
-            crops = [clf.crops(f.image, d.xyxy) for f, d in zip(frames, tracked)]
-            probs = clf.predict(np.concatenate(crops)) if any(len(c) for c in crops) else None
+            crops = [clf.crops(f.image, d.xyxy) for f, d in zip(frames, tracked, strict=True)]
+            probs = clf.predict(np.concatenate(crops), self.settings.tta) if any(len(c) for c in crops) else None
         results, start = [], 0
         with t("smooth"):
-            for f, d in zip(frames, tracked):
+            for f, d in zip(frames, tracked, strict=True):
                 p = probs[start : start + len(d)] if probs is not None else np.zeros((0, len(clf.classes)), np.float32)
                 start += len(d)
                 results.append(FrameResult(f, d, p, self.smoother.update(d.face_id, p, f.time_s)))
@@ -135,6 +148,109 @@ def output_paths(out_dir: Path, name: str) -> dict[str, Path]:
 
 def _temp(path: Path) -> Path:
     return path.with_name(f".{path.name}.part")
+
+
+_END = object()
+
+
+class _Failed:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class _Prefetch:
+    """Iterate ``source`` in a background thread, at most ``depth`` items ahead (bounded: memory stays flat).
+
+    PyAV decodes and converts frames without holding the GIL, so the next frames are decoded while the models
+    run. ``close`` stops the thread and waits for it (call it before the reader closes its container).
+    """
+
+    def __init__(self, source: Iterator[Any], depth: int = 1, name: str = "fer-video-decode") -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(source,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, source: Iterator[Any]) -> None:
+        try:
+            for item in source:
+                if not self._put(item):
+                    return
+            self._put(_END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put(_Failed(exc))
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class _Background:
+    """Run ``work(item)`` for each submitted item, in order, in one background thread with a bounded queue
+    (drawing and H.264 encoding release the GIL, so they overlap with the models). An exception there is
+    raised by the next ``submit`` or by ``finish``; ``abort`` drops what is queued and waits for the thread."""
+
+    def __init__(self, work: Callable[[Any], None], depth: int = 1, name: str = "fer-video-encode") -> None:
+        self._work = work
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._error: BaseException | None = None
+        self._skip = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if self._error is None and not self._skip:
+                try:
+                    self._work(item)
+                except BaseException as exc:
+                    self._error = exc
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, item: Any) -> None:
+        while True:
+            self._check()
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                pass
+
+    def finish(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_END)
+            self._thread.join()
+        self._check()
+
+    def abort(self) -> None:
+        self._skip = True
+        if self._thread.is_alive():
+            self._queue.put(_END)
+            self._thread.join()
 
 
 def _chunks(frames: Iterator[Frame], size: int, timer: StageTimer) -> Iterator[list[Frame]]:
@@ -188,26 +304,45 @@ def annotate_video(
             annotator = FaceAnnotator(models, settings, timer)
             classes = models.classifier.classes
             timeline = TimelineWriter(temps["csv"], classes)
-            writer = (VideoWriter(video_only, info.width, info.height, info.fps, settings.crf, settings.preset)
-                      if settings.write_video else None)
+            writer = (
+                VideoWriter(video_only, info.width, info.height, info.fps, settings.crf, settings.preset)
+                if settings.write_video
+                else None
+            )
             done = 0
+
+            def write(results: list[FrameResult]) -> None:
+                for result in results:
+                    with timer("csv"):
+                        timeline.add(result)
+                    if writer is not None:
+                        with timer("draw"):
+                            image = draw_faces(
+                                result.frame.image, result.faces.xyxy, result.faces.face_id, result.smoothed, classes
+                            )
+                        with timer("encode"):
+                            writer.write(image, result.frame.time_s)
+
+            # three stages overlap: decoding (thread) -> models (here) -> CSV, drawing, encoding (thread);
+            # one chunk queued between stages keeps memory flat
+            frames_in = _Prefetch(_chunks(iter(reader), models.compute.detect_batch, timer))
+            results_out = _Background(write)
             try:
-                for chunk in _chunks(iter(reader), models.compute.detect_batch, timer):
+                for chunk in frames_in:
                     if cancel is not None and cancel.is_set():
                         raise Cancelled(f"{input_path.name}: cancelled")
-                    for result in annotator.process(chunk):
-                        with timer("csv"):
-                            timeline.add(result)
-                        if writer is not None:
-                            with timer("draw"):
-                                image = draw_faces(result.frame.image, result.faces.xyxy, result.faces.face_id,
-                                                   result.smoothed, classes)
-                            with timer("encode"):
-                                writer.write(image, result.frame.time_s)
+                    results_out.submit(annotator.process(chunk))
                     done += len(chunk)
                     if progress is not None:
-                        progress(Progress(done, max(info.frame_count, done), time.perf_counter() - t_start))
+                        progress(
+                            Progress(
+                                done, info.frame_count if info.frame_count >= done else 0, time.perf_counter() - t_start
+                            )
+                        )
+                results_out.finish()
             finally:
+                frames_in.close()
+                results_out.abort()
                 if writer is not None:
                     with timer("encode"):
                         writer.close()
@@ -222,7 +357,8 @@ def annotate_video(
                     os.replace(video_only, temps["video"])
         if settings.write_plot:
             with timer("plot"):
-                plot_timeline(temps["csv"], temps["plot"], classes, title=f"{input_path.name}: smoothed probabilities")
+                shown = os.fsencode(input_path.name).decode("utf-8", "replace")  # undecodable bytes in names
+                plot_timeline(temps["csv"], temps["plot"], classes, title=f"{shown}: smoothed probabilities")
         seconds = time.perf_counter() - t_start
         summary = _summary(input_path, info, settings, models, timeline, seconds, timer, truncated_at, final)
         _write_json(temps["summary"], summary)
@@ -237,23 +373,46 @@ def annotate_video(
         _cleanup([*temps.values(), video_only])
         raise
     outputs = {k: p for k, p in final.items() if p.exists()}
-    return VideoResult(input=input_path, info=info, outputs=outputs, frames=timeline.frames,
-                       faces=len(timeline.faces), dominant_emotion=timeline.dominant_emotion(),
-                       seconds=round(seconds, 3), summary=summary)
+    return VideoResult(
+        input=input_path,
+        info=info,
+        outputs=outputs,
+        frames=timeline.frames,
+        faces=len(timeline.faces),
+        dominant_emotion=timeline.dominant_emotion(),
+        seconds=round(seconds, 3),
+        summary=summary,
+    )
 
 
-def _summary(input_path: Path, info: Any, settings: Settings, models: Models, timeline: TimelineWriter,
-             seconds: float, timer: StageTimer, truncated_at: int | None, final: dict[str, Path]) -> dict[str, Any]:
+def _summary(
+    input_path: Path,
+    info: Any,
+    settings: Settings,
+    models: Models,
+    timeline: TimelineWriter,
+    seconds: float,
+    timer: StageTimer,
+    truncated_at: int | None,
+    final: dict[str, Path],
+) -> dict[str, Any]:
     card = models.classifier.card
     faces = timeline.face_summaries()
     return {
         "input": str(input_path),
         "fer_video_version": __version__,
         "video": dataclasses.asdict(info),
-        "settings": {**dataclasses.asdict(settings), "device_used": str(models.compute.device),
-                     "weights_used": str(models.weights)},
-        "model": {"name": card.name, "sha256": card.sha256, "classes": card.classes,
-                  "publictest_accuracy_tta": card.metrics.get("accuracy_tta")},
+        "settings": {
+            **dataclasses.asdict(settings),
+            "device_used": str(models.compute.device),
+            "weights_used": str(models.weights),
+        },
+        "model": {
+            "name": card.name,
+            "sha256": card.sha256,
+            "classes": card.classes,
+            "publictest_accuracy_tta": card.metrics.get("accuracy_tta"),
+        },
         "frames": timeline.frames,
         "frames_with_faces": timeline.frames_with_faces,
         "faces": len(faces),
@@ -262,8 +421,11 @@ def _summary(input_path: Path, info: Any, settings: Settings, models: Models, ti
         "dominant_emotion": timeline.dominant_emotion(),
         "truncated_at_frame": truncated_at,
         "per_face": faces,
-        "processing": {"seconds": round(seconds, 3), "fps": round(timeline.frames / max(seconds, 1e-9), 3),
-                       "stage_seconds": {k: round(v, 3) for k, v in timer.seconds.items()}},
+        "processing": {
+            "seconds": round(seconds, 3),
+            "fps": round(timeline.frames / max(seconds, 1e-9), 3),
+            "stage_seconds": {k: round(v, 3) for k, v in timer.seconds.items()},
+        },
         "outputs": {k: p.name for k, p in final.items() if k != "plot" or settings.write_plot},
     }
 

@@ -59,9 +59,22 @@ class TimelineWriter:
             sm, raw = result.smoothed[i], result.probs[i]
             k = int(np.argmax(sm))
             x1, y1, x2, y2 = (round(float(v), 1) for v in faces.xyxy[i])
-            self._rows.append([f.index, round(f.time_s, 4), fid, x1, y1, x2, y2, round(float(faces.confidence[i]), 4),
-                               self.classes[k], round(float(sm[k]), 4)]
-                              + [round(float(v), 4) for v in sm] + [round(float(v), 4) for v in raw])
+            self._rows.append(
+                [
+                    f.index,
+                    round(f.time_s, 4),
+                    fid,
+                    x1,
+                    y1,
+                    x2,
+                    y2,
+                    round(float(faces.confidence[i]), 4),
+                    self.classes[k],
+                    round(float(sm[k]), 4),
+                ]
+                + [round(float(v), 4) for v in sm]
+                + [round(float(v), 4) for v in raw]
+            )
             st = self.faces.setdefault(fid, _FaceStats(first_s=f.time_s))
             st.frames += 1
             st.last_s = f.time_s
@@ -86,10 +99,14 @@ class TimelineWriter:
             st = self.faces[fid]
             share = {c: round(st.emotions.get(c, 0) / st.frames, 4) for c in self.classes}
             out[str(fid)] = {
-                "frames": st.frames, "first_s": round(st.first_s, 3), "last_s": round(st.last_s, 3),
+                "frames": st.frames,
+                "first_s": round(st.first_s, 3),
+                "last_s": round(st.last_s, 3),
                 "dominant_emotion": max(self.classes, key=lambda c: st.emotions.get(c, 0)),
                 "share": share,
-                "mean_probs": {c: round(float(v), 4) for c, v in zip(self.classes, st.prob_sum / st.frames)},
+                "mean_probs": {
+                    c: round(float(v), 4) for c, v in zip(self.classes, st.prob_sum / st.frames, strict=True)
+                },
             }
         return out
 
@@ -120,7 +137,7 @@ def plot_timeline(csv_path: Path, png_path: Path, classes: list[str], max_faces:
     fig, axes = plt.subplots(n, 1, figsize=(10, 1.9 * n + 0.8), sharex=True, squeeze=False)
     if len(top) == 0:
         axes[0, 0].text(0.5, 0.5, "no face detected", ha="center", va="center", transform=axes[0, 0].transAxes)
-    for ax, fid in zip(axes[:, 0], top):
+    for ax, fid in zip(axes[:, 0], top, strict=False):
         face = df[df["face_id"] == fid]
         for c in classes:
             colour = np.array(COLOURS.get(c, (128, 128, 128))) / 255
@@ -128,7 +145,8 @@ def plot_timeline(csv_path: Path, png_path: Path, classes: list[str], max_faces:
         ax.set_ylim(0, 1)
         ax.set_ylabel(f"face {int(fid)}")
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(ncol=len(classes), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 1.35))
+    if len(top):
+        axes[0, 0].legend(ncol=len(classes), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 1.35))
     axes[-1, 0].set_xlabel("time (s)")
     if title:
         fig.suptitle(title, y=0.995, fontsize=9)

@@ -32,6 +32,23 @@ class _Track:
     box: np.ndarray
     confidence: float
     last_seen_s: float
+    velocity: np.ndarray | None = None  # box corners' pixels per second, from the last two detections
+
+    def predict(self, time_s: float, horizon_s: float) -> np.ndarray:
+        """The box moved on at constant velocity to ``time_s`` (at most ``horizon_s`` past the last detection)."""
+        if self.velocity is None or horizon_s <= 0:
+            return self.box
+        dt = min(max(time_s - self.last_seen_s, 0.0), horizon_s)
+        return (self.box + self.velocity * dt).astype(np.float32)
+
+    def observe(self, box: np.ndarray, confidence: float, time_s: float) -> None:
+        dt = time_s - self.last_seen_s
+        if 0 < dt <= 0.5:
+            v = (box - self.box) / dt
+            self.velocity = v if self.velocity is None else 0.5 * self.velocity + 0.5 * v
+        else:
+            self.velocity = None
+        self.box, self.confidence, self.last_seen_s = box.copy(), float(confidence), time_s
 
 
 class FaceTracker:
@@ -39,29 +56,36 @@ class FaceTracker:
 
     ``update`` takes a frame's detections and returns them with ids: a detection continues the track it
     overlaps most (IoU >= ``iou_match``, one-to-one), else starts a new id. Tracks unseen for more than
-    ``max_missed_s`` seconds are forgotten. ``carry`` returns the live tracks' last boxes for frames where the
-    detector did not run. ``reset`` (after a scene cut) forgets every track; ids are never reused.
+    ``max_missed_s`` seconds are forgotten. ``carry`` returns the boxes of the faces found by the last detection
+    for frames where the detector did not run. ``reset`` (after a scene cut) forgets every track; ids are never reused.
+
+    Between detections a box moves on at the velocity of its last two detections, for at most ``predict_s``
+    seconds (0: boxes stay where they were last seen); matching also uses these predicted boxes.
     """
 
-    def __init__(self, iou_match: float = 0.3, max_missed_s: float = 0.5) -> None:
+    def __init__(self, iou_match: float = 0.3, max_missed_s: float = 0.5, predict_s: float = 0.25) -> None:
         self.iou_match = iou_match
         self.max_missed_s = max_missed_s
+        self.predict_s = predict_s
         self._tracks: list[_Track] = []
         self._next_id = 0
+        self._last_update_s: float | None = None
 
     def reset(self) -> None:
         self._tracks = []
+        self._last_update_s = None
 
     def update(self, dets: Detections, time_s: float) -> Detections:
         self._tracks = [t for t in self._tracks if time_s - t.last_seen_s <= self.max_missed_s]
+        self._last_update_s = time_s
         ids = np.full(len(dets), -1, dtype=np.int64)
         if self._tracks and len(dets):
-            iou = iou_matrix(np.stack([t.box for t in self._tracks]), dets.xyxy)
+            iou = iou_matrix(np.stack([t.predict(time_s, self.predict_s) for t in self._tracks]), dets.xyxy)
             rows, cols = linear_sum_assignment(-iou)
-            for r, c in zip(rows, cols):
+            for r, c in zip(rows, cols, strict=True):
                 if iou[r, c] >= self.iou_match:
                     track = self._tracks[r]
-                    track.box, track.confidence, track.last_seen_s = dets.xyxy[c].copy(), float(dets.confidence[c]), time_s
+                    track.observe(dets.xyxy[c], dets.confidence[c], time_s)
                     ids[c] = track.face_id
         for c in np.flatnonzero(ids < 0):
             self._tracks.append(_Track(self._next_id, dets.xyxy[c].copy(), float(dets.confidence[c]), time_s))
@@ -71,12 +95,22 @@ class FaceTracker:
         return Detections(dets.xyxy[order], dets.confidence[order], ids[order])
 
     def carry(self, time_s: float) -> Detections:
-        live = [t for t in self._tracks if time_s - t.last_seen_s <= self.max_missed_s]
+        # only faces the last detection saw: one it missed stays remembered (for its id) but is not drawn
+        if self._last_update_s is None:
+            return Detections.empty()
+        live = [
+            t
+            for t in self._tracks
+            if t.last_seen_s >= self._last_update_s and time_s - t.last_seen_s <= self.max_missed_s
+        ]
         if not live:
             return Detections.empty()
         live.sort(key=lambda t: t.face_id)
-        return Detections(np.stack([t.box for t in live]), np.array([t.confidence for t in live]),
-                          np.array([t.face_id for t in live]))
+        return Detections(
+            np.stack([t.predict(time_s, self.predict_s) for t in live]),
+            np.array([t.confidence for t in live]),
+            np.array([t.face_id for t in live]),
+        )
 
 
 class SceneCutDetector:

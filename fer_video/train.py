@@ -11,10 +11,10 @@ import argparse
 import json
 import logging
 import math
-import os
 import shlex
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,14 +43,29 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p.add_argument("--lr", type=float, default=0.1, help="peak learning rate of the one-cycle schedule (SGD)")
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--class-weight-power", type=float, default=0.5,
-                   help="loss weight of a class = (1/count)^power, normalised; 0 turns weighting off")
+    p.add_argument(
+        "--class-weight-power",
+        type=float,
+        default=0.5,
+        help="loss weight of a class = (1/count)^power, normalised; 0 turns weighting off",
+    )
     p.add_argument("--stem", choices=["3x3s1", "imagenet"], default="3x3s1")
-    p.add_argument("--init", choices=["scratch", "imagenet"], default="scratch",
-                   help="imagenet: torchvision's weights from the local torch hub cache (never downloaded)")
+    p.add_argument(
+        "--init",
+        choices=["scratch", "imagenet"],
+        default="scratch",
+        help="imagenet: torchvision's weights from the local torch hub cache (never downloaded)",
+    )
     p.add_argument("--out", default="runs/fer2013_resnet18", help="run folder: checkpoints, logs, plots, model")
     p.add_argument("--name", default=None, help="model name in the exported card (default: run folder name)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    p.add_argument(
+        "--epochs-this-run",
+        type=int,
+        default=0,
+        metavar="N",
+        help="stop after N epochs of this run (the schedule still spans --epochs); --resume continues",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
     p.add_argument("--seed", type=int, default=0)
@@ -98,11 +113,12 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     flip = torch.where(u(n) < 0.5, -1.0, 1.0)
     shift = (u(n, 2) * 2 - 1) * 0.2  # affine_grid units: the image spans [-1, 1]
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos * flip, -sin, shift[:, 0]], 1),
-                         torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1)
+    theta = torch.stack(
+        [torch.stack([cos * flip, -sin, shift[:, 0]], 1), torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1
+    )
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    contrast = (0.7 + u(n, 1, 1, 1) * 0.6)
+    contrast = 0.7 + u(n, 1, 1, 1) * 0.6
     brightness = (u(n, 1, 1, 1) * 2 - 1) * 0.15
     mean = x.mean(dim=(2, 3), keepdim=True)
     x = ((x - mean) * contrast + mean + brightness).clamp(0, 1)
@@ -116,15 +132,27 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     left = (u(n) * (size - w + 1)).long()
     rows = torch.arange(size).view(1, size, 1)
     cols = torch.arange(size).view(1, 1, size)
-    mask = ((rows >= top.view(-1, 1, 1)) & (rows < (top + h).view(-1, 1, 1))
-            & (cols >= left.view(-1, 1, 1)) & (cols < (left + w).view(-1, 1, 1)) & (u(n) < 0.5).view(-1, 1, 1))
+    mask = (
+        (rows >= top.view(-1, 1, 1))
+        & (rows < (top + h).view(-1, 1, 1))
+        & (cols >= left.view(-1, 1, 1))
+        & (cols < (left + w).view(-1, 1, 1))
+        & (u(n) < 0.5).view(-1, 1, 1)
+    )
     x = torch.where(mask.unsqueeze(1), torch.rand(x.shape, generator=g), x)
     return x
 
 
-def train_one_epoch(model: nn.Module, criterion: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: Any, data: Batches, batch_size: int, device: torch.device,
-                    g: torch.Generator) -> dict[str, float]:
+def train_one_epoch(
+    model: nn.Module,
+    criterion: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    data: Batches,
+    batch_size: int,
+    device: torch.device,
+    g: torch.Generator,
+) -> dict[str, float]:
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for images, labels in data.shuffled(batch_size, g):
@@ -146,7 +174,9 @@ def train_one_epoch(model: nn.Module, criterion: nn.Module, optimizer: torch.opt
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, data: Batches, device: torch.device, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def predict(
+    model: nn.Module, data: Batches, device: torch.device, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
     """Softmax probabilities without and with horizontal-flip test-time augmentation."""
     model.eval()
     plain, tta = [], []
@@ -164,9 +194,14 @@ def evaluate(model: nn.Module, data: Batches, classes: tuple[str, ...], device: 
     labels = data.labels.numpy()
     plain = summarize(labels, probs.argmax(1), classes)
     with_tta = summarize(labels, probs_tta.argmax(1), classes)
-    return {"accuracy": plain["accuracy"], "accuracy_tta": with_tta["accuracy"], "macro_f1": plain["macro_f1"],
-            "macro_f1_tta": with_tta["macro_f1"], "per_class": with_tta["per_class"],
-            "confusion_tta": confusion(labels, probs_tta.argmax(1), len(classes)).tolist()}
+    return {
+        "accuracy": plain["accuracy"],
+        "accuracy_tta": with_tta["accuracy"],
+        "macro_f1": plain["macro_f1"],
+        "macro_f1_tta": with_tta["macro_f1"],
+        "per_class": with_tta["per_class"],
+        "confusion_tta": confusion(labels, probs_tta.argmax(1), len(classes)).tolist(),
+    }
 
 
 def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
@@ -216,20 +251,29 @@ def run(args: argparse.Namespace, command: str = "") -> int:
     val_ds = load_dataset(args.data, "test", classes)
     train, val = Batches.from_dataset(train_ds, args.limit), Batches.from_dataset(val_ds)
     counts = np.bincount(train.labels.numpy(), minlength=len(classes))
-    log.info("data: %d train, %d PublicTest images, classes %s, counts %s (%.1fs)",
-             len(train.labels), len(val.labels), ",".join(classes), counts.tolist(), time.time() - t0)
+    log.info(
+        "data: %d train, %d PublicTest images, classes %s, counts %s (%.1fs)",
+        len(train.labels),
+        len(val.labels),
+        ",".join(classes),
+        counts.tolist(),
+        time.time() - t0,
+    )
 
     model = build_model(len(classes), channels=1, stem=args.stem)
     if args.init == "imagenet":
         load_imagenet_init(model, args.stem)
     model = model.to(device, memory_format=torch.channels_last)
-    criterion = nn.CrossEntropyLoss(weight=class_weights(counts, args.class_weight_power).to(device),
-                                    label_smoothing=args.label_smoothing)
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
-                                weight_decay=args.weight_decay)
+    criterion = nn.CrossEntropyLoss(
+        weight=class_weights(counts, args.class_weight_power).to(device), label_smoothing=args.label_smoothing
+    )
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay
+    )
     steps = math.ceil(len(train.labels) / args.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
-                                                    steps_per_epoch=steps, pct_start=0.15)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps, pct_start=0.15
+    )
     g = torch.Generator().manual_seed(args.seed)
     start_epoch, history, best = 0, [], -1.0
     ckpt_path = out / "checkpoint.pt"
@@ -237,43 +281,101 @@ def run(args: argparse.Namespace, command: str = "") -> int:
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # our own file: holds RNG state
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
         g.set_state(ckpt["generator"])
         start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
+        if ckpt["args"]["epochs"] == args.epochs:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        else:  # a longer or shorter schedule: the new one-cycle curve, continued at the same step
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps, pct_start=0.15
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "step() before optimizer.step()": intended here
+                for _ in range(start_epoch * steps):
+                    scheduler.step()
+            log.info(
+                "schedule changed from %d to %d epochs (lr now %.4f)",
+                ckpt["args"]["epochs"],
+                args.epochs,
+                scheduler.get_last_lr()[0],
+            )
         log.info("resumed from %s at epoch %d (best PublicTest+TTA %.4f)", ckpt_path, start_epoch, best)
     elif args.resume:
         log.info("--resume: no %s yet, starting from scratch", ckpt_path)
 
     name = args.name or out.name
-    for epoch in range(start_epoch, args.epochs):
+    stop = args.epochs if not args.epochs_this_run else min(args.epochs, start_epoch + args.epochs_this_run)
+    for epoch in range(start_epoch, stop):
         t = time.time()
         stats = train_one_epoch(model, criterion, optimizer, scheduler, train, args.batch_size, device, g)
         train_s = time.time() - t
         metrics = evaluate(model, val, classes, device)
-        row = {"epoch": epoch, **stats, "val_acc": metrics["accuracy"], "val_acc_tta": metrics["accuracy_tta"],
-               "val_macro_f1": metrics["macro_f1"], "lr": scheduler.get_last_lr()[0], "epoch_s": round(train_s, 1),
-               "recall": {c: round(v["recall"], 3) for c, v in metrics["per_class"].items()}}
+        row = {
+            "epoch": epoch,
+            **stats,
+            "val_acc": metrics["accuracy"],
+            "val_acc_tta": metrics["accuracy_tta"],
+            "val_macro_f1": metrics["macro_f1"],
+            "lr": scheduler.get_last_lr()[0],
+            "epoch_s": round(train_s, 1),
+            "recall": {c: round(v["recall"], 3) for c, v in metrics["per_class"].items()},
+        }
         history.append(row)
-        log.info("epoch %d/%d loss %.3f train %.3f | PublicTest %.4f, +flip %.4f, macro-F1 %.3f | %.0fs | recall %s",
-                 epoch + 1, args.epochs, stats["train_loss"], stats["train_acc"], metrics["accuracy"],
-                 metrics["accuracy_tta"], metrics["macro_f1"], train_s, row["recall"])
+        log.info(
+            "epoch %d/%d loss %.3f train %.3f | PublicTest %.4f, +flip %.4f, macro-F1 %.3f | %.0fs | recall %s",
+            epoch + 1,
+            args.epochs,
+            stats["train_loss"],
+            stats["train_acc"],
+            metrics["accuracy"],
+            metrics["accuracy_tta"],
+            metrics["macro_f1"],
+            train_s,
+            row["recall"],
+        )
         if metrics["accuracy_tta"] > best:
             best = metrics["accuracy_tta"]
-            card = ModelCard(name=name, classes=list(classes), stem=args.stem, mean=[MEAN], std=[STD],
-                             training={"data": "FER2013 Training split (" + Path(args.data).name + ")",
-                                       "command": command, "epoch": epoch + 1, "epochs": args.epochs,
-                                       "train_seconds": round(sum(h["epoch_s"] for h in history)),
-                                       "recipe": {k: v for k, v in vars(args).items() if k not in {"data", "out"}}},
-                             metrics={"split": "PublicTest", **{k: v for k, v in metrics.items()}})
+            card = ModelCard(
+                name=name,
+                classes=list(classes),
+                stem=args.stem,
+                mean=[MEAN],
+                std=[STD],
+                training={
+                    "data": "FER2013 Training split (" + Path(args.data).name + ")",
+                    "command": command,
+                    "epoch": epoch + 1,
+                    "epochs": args.epochs,
+                    "train_seconds": round(sum(h["epoch_s"] for h in history)),
+                    "recipe": {k: v for k, v in vars(args).items() if k not in {"data", "out"}},
+                },
+                metrics={"split": "PublicTest", **{k: v for k, v in metrics.items()}},
+            )
             export_model(model, card, out / "model")
-            save_confusion(np.array(metrics["confusion_tta"]), classes, out / "confusion.png",
-                           f"PublicTest + flip TTA, epoch {epoch + 1}: acc {best:.4f}")
-        _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                      "scheduler": scheduler.state_dict(), "generator": g.get_state(), "epoch": epoch,
-                      "history": history, "best": best, "args": vars(args)}, ckpt_path)
+            save_confusion(
+                np.array(metrics["confusion_tta"]),
+                classes,
+                out / "confusion.png",
+                f"PublicTest + flip TTA, epoch {epoch + 1}: acc {best:.4f}",
+            )
+        _atomic_save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "generator": g.get_state(),
+                "epoch": epoch,
+                "history": history,
+                "best": best,
+                "args": vars(args),
+            },
+            ckpt_path,
+        )
         (out / "history.json").write_text(json.dumps(history, indent=1))
         save_curves(history, out / "curves.png")
-    log.info("done: best PublicTest + flip TTA %.4f; model in %s", best, out / "model.pt")
+    if stop < args.epochs:
+        log.info("stopped after epoch %d of %d; continue with --resume", stop, args.epochs)
+    log.info("best PublicTest + flip TTA %.4f; model in %s", best, out / "model.pt")
     return 0
 
 

@@ -79,8 +79,8 @@ class Settings:
 
     weights: str | None = None  # .pt with its .json beside it; None: the shipped model in weights/
     device: str = "auto"  # auto | cpu | cuda[:N]
-    detect_every: int = 1  # run MTCNN on every Nth frame; the tracker carries boxes in between
-    detect_max_side: int = 960  # frames are downscaled to this longer side before detection (0: never)
+    detect_every: int = 5  # run MTCNN on every Nth frame; the tracker carries boxes in between (moving them on)
+    detect_max_side: int = 640  # frames are downscaled to this longer side before detection (0: never)
     min_face: int = 20  # smallest face to detect, in pixels of the original frame
     det_threshold: float = 0.9  # keep detections scoring at least this
     smoothing: float = 0.3  # EMA time constant in seconds; 0 turns smoothing off

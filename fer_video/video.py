@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import re
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -77,18 +78,29 @@ class VideoReader:
         w, h = (first.height, first.width) if rotation in (90, 270) else (first.width, first.height)
         rate = s.average_rate or s.guessed_rate or s.base_rate
         fps = float(rate) if rate else 0.0
-        duration = float(s.duration * s.time_base) if s.duration else (
-            self._container.duration / 1e6 if self._container.duration else 0.0)
+        duration = (
+            float(s.duration * s.time_base)
+            if s.duration
+            else (self._container.duration / 1e6 if self._container.duration else 0.0)
+        )
         frames = int(s.frames or 0) or (int(round(duration * fps)) if duration and fps else 0)
         audio = self._container.streams.audio
-        return VideoInfo(path=str(self.path), width=w, height=h, fps=round(fps, 4), frame_count=frames,
-                         duration_s=round(duration, 4), rotation=rotation, codec=s.codec_context.name,
-                         has_audio=bool(audio), audio_codec=audio[0].codec_context.name if audio else None)
+        return VideoInfo(
+            path=str(self.path),
+            width=w,
+            height=h,
+            fps=round(fps, 4),
+            frame_count=frames,
+            duration_s=round(duration, 4),
+            rotation=rotation,
+            codec=s.codec_context.name,
+            has_audio=bool(audio),
+            audio_codec=audio[0].codec_context.name if audio else None,
+        )
 
     def _decode(self) -> Iterator[av.VideoFrame]:
         for packet in self._container.demux(self._stream):
-            for frame in packet.decode():
-                yield frame
+            yield from packet.decode()
 
     def __iter__(self) -> Iterator[Frame]:
         start = self._stream.start_time or 0
@@ -109,10 +121,27 @@ class VideoReader:
                 frame = next(self._frames)
             except StopIteration:
                 frame = None
+                self._check_complete(index, t)
             except (av.FFmpegError, ValueError) as exc:
                 log.warning("%s: decoding stopped at frame %d (%s)", self.path.name, index, _reason(exc))
                 self.truncated_at = index
                 frame = None
+
+    def _check_complete(self, frames: int, last_t: float) -> None:
+        """At the end of the stream: a file cut short (its index or header still promises the missing part)
+        decodes without an error, so compare the last frame's time with the duration the file announces."""
+        fps = self.info.fps or 30.0
+        expected = self.info.duration_s
+        missing = expected - (last_t + 1.0 / fps)
+        if expected and missing > max(2.0 / fps, 0.02 * expected):
+            log.warning(
+                "%s: the video stops at %.2f s of %.2f s (truncated file?); kept %d frames",
+                self.path.name,
+                last_t,
+                expected,
+                frames,
+            )
+            self.truncated_at = frames
 
     def close(self) -> None:
         self._container.close()
@@ -125,23 +154,34 @@ class VideoReader:
 
 
 def _reason(exc: BaseException) -> str:
+    """A short reason for ``exc``: FFmpeg's own text without the ``[Errno N]`` prefix and the quoted file name
+    (the caller names the file)."""
+    strerror = getattr(exc, "strerror", None)
+    if isinstance(strerror, str) and strerror.strip():
+        return strerror.strip().splitlines()[0]
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-    # FFmpeg messages end with the file name in quotes: drop it, the caller names the file
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
     return text.split(": '")[0] if ": '" in text else text
 
 
 class VideoWriter:
     """H.264 (yuv420p) MP4 writer. Odd sizes are padded by one black pixel (H.264 4:2:0 needs even sizes);
-    each frame keeps its presentation time, so variable frame rates survive."""
+    each frame keeps its presentation time, so variable frame rates survive.
 
-    def __init__(self, path: str | Path, width: int, height: int, fps: float, crf: int = 23,
-                 preset: str = "veryfast") -> None:
+    Write failures of the file system (disk full, permission denied) raise ``OSError`` with its errno, for
+    the caller to report against its own input; other FFmpeg failures raise ``OutputError``."""
+
+    def __init__(
+        self, path: str | Path, width: int, height: int, fps: float, crf: int = 23, preset: str = "veryfast"
+    ) -> None:
         self.path = Path(path)
         self.width, self.height = width + width % 2, height + height % 2
         try:
             self._container = av.open(str(self.path), "w", format="mp4", options={"movflags": "+faststart"})
-        except (av.FFmpegError, OSError) as exc:
-            raise OutputError(f"{self.path.parent}: cannot write output ({_reason(exc)})") from None
+        except OSError:
+            raise  # no space, no permission...: an OSError (errno kept), the caller names its input and folder
+        except av.FFmpegError as exc:
+            raise OutputError(f"{self.path.name}: cannot write output ({_reason(exc)})") from None
         rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(30)
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.width, self._stream.height = self.width, self.height
@@ -166,7 +206,9 @@ class VideoWriter:
     def _mux(self, packets: list[av.Packet]) -> None:
         try:
             self._container.mux(packets)
-        except (av.FFmpegError, OSError) as exc:
+        except OSError:
+            raise
+        except av.FFmpegError as exc:
             raise OutputError(f"{self.path.name}: cannot write output ({_reason(exc)})") from None
 
     def close(self) -> None:
@@ -175,7 +217,9 @@ class VideoWriter:
         finally:
             try:
                 self._container.close()
-            except (av.FFmpegError, OSError) as exc:
+            except OSError:
+                raise
+            except av.FFmpegError as exc:
                 raise OutputError(f"{self.path.name}: cannot finish output ({_reason(exc)})") from None
 
 
@@ -184,16 +228,31 @@ def mux_audio(video_path: Path, source: Path, out_path: Path) -> bool:
 
     The audio is copied as it is when browsers play its codec, else re-encoded to AAC; its timing relative
     to the video start is kept (late-starting audio stays late). Returns False (and writes nothing) when the
-    source has no audio.
+    source has no audio, or when its audio cannot be read or re-encoded (logged as a warning: the annotated
+    video is then silent rather than lost). Write errors (disk full...) raise ``OSError``.
     """
+    try:
+        return _mux_audio(video_path, source, out_path)
+    except OSError:
+        Path(out_path).unlink(missing_ok=True)
+        raise
+    except (av.FFmpegError, ValueError) as exc:
+        Path(out_path).unlink(missing_ok=True)
+        log.warning("%s: audio track left out of the annotated video (%s)", Path(source).name, _reason(exc))
+        return False
+
+
+def _mux_audio(video_path: Path, source: Path, out_path: Path) -> bool:
     with av.open(str(source), metadata_errors="ignore") as src:
         if not src.streams.audio:
             return False
         a_in = src.streams.audio[0]
         v_src = src.streams.video[0] if src.streams.video else None
         offset = float((v_src.start_time or 0) * v_src.time_base) if v_src is not None and v_src.time_base else 0.0
-        with av.open(str(video_path)) as vid, av.open(str(out_path), "w", format="mp4",
-                                                     options={"movflags": "+faststart"}) as out:
+        with (
+            av.open(str(video_path)) as vid,
+            av.open(str(out_path), "w", format="mp4", options={"movflags": "+faststart"}) as out,
+        ):
             v_in = vid.streams.video[0]
             v_out = out.add_stream_from_template(v_in)
             copy = a_in.codec_context.name in BROWSER_AUDIO

@@ -1,0 +1,54 @@
+"""The fer-video command: single file, folder batch with a broken file, resume, usage errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+
+from fer_video.batch import BATCH_COLUMNS
+from fer_video.cli import main
+
+
+def _common(tiny_weights):
+    return ["--weights", str(tiny_weights), "--device", "cpu", "--quiet", "--no-video"]
+
+
+def test_single_file_writes_outputs_and_exits_0(demo_video, tiny_weights, tmp_path):
+    out = tmp_path / "out"
+    assert main(["annotate", str(demo_video), "--out", str(out), *_common(tiny_weights)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["two faces.summary.json", "two faces.timeline.csv", "two faces.timeline.png"]
+
+
+def test_folder_batch_goes_on_past_a_broken_file_and_resumes(make_video, tiny_weights, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_video("a.mp4").rename(folder / "a.mp4")
+    (folder / "broken.mp4").write_text("this is not a video\n")
+    make_video("c.mov", faces=1, seconds=1.0).rename(folder / "c.mov")
+    (folder / "notes.txt").write_text("ignored: not a video extension")
+    out = tmp_path / "out"
+    assert main(["annotate", str(folder), "--out", str(out), *_common(tiny_weights)]) == 1
+    err = capsys.readouterr().err
+    assert "fer-video: error: broken.mp4:" in err and "Traceback" not in err
+    batch = pd.read_csv(out / "batch.csv", keep_default_na=False)
+    assert list(batch.columns) == BATCH_COLUMNS
+    assert [p.rsplit("/", 1)[-1] for p in batch["input"]] == ["a.mp4", "broken.mp4", "c.mov"]
+    assert list(batch["status"]) == ["ok", "failed", "ok"]
+    assert batch.loc[1, "reason"].startswith("broken.mp4: ") and "\n" not in batch.loc[1, "reason"]
+    assert (out / "a.timeline.csv").is_file() and (out / "c.summary.json").is_file()
+    assert not (out / "broken.timeline.csv").exists()
+    # resume: finished inputs are skipped, the broken one is tried again
+    (folder / "broken.mp4").unlink()
+    assert main(["annotate", str(folder), "--out", str(out), "--skip-existing", *_common(tiny_weights)]) == 0
+    batch = pd.read_csv(out / "batch.csv", keep_default_na=False)
+    assert list(batch["status"]) == ["skipped", "skipped"]
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    proc = subprocess.run([sys.executable, "-m", "fer_video", "annotate"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "usage:" in proc.stderr
+    assert main(["annotate", str(tmp_path / "*.mp4"), "--out", str(tmp_path)]) == 2
+    assert "no video found" in capsys.readouterr().err

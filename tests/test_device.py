@@ -1,0 +1,45 @@
+"""Device choice and batch sizes, exercised on a CPU-only machine by forcing what CUDA availability reports."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fer_video.device import choose_compute, resolve_device
+
+
+def test_auto_picks_cuda_with_larger_batches_when_cuda_is_present():
+    gpu = choose_compute("auto", cuda_available=True)
+    cpu = choose_compute("auto", cuda_available=False)
+    assert gpu.device == torch.device("cuda")
+    assert cpu.device == torch.device("cpu")
+    assert gpu.detect_batch > cpu.detect_batch
+    assert gpu.classify_batch > cpu.classify_batch
+
+
+@pytest.mark.parametrize("name", ["cuda", "cuda:1", " CUDA "])
+def test_explicit_cuda_without_cuda_is_a_clear_error(name):
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        resolve_device(name, cuda_available=False)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        choose_compute(name, cuda_available=False)
+
+
+def test_explicit_devices_are_honoured():
+    assert resolve_device("cpu", cuda_available=True) == torch.device("cpu")
+    assert resolve_device("cuda:1", cuda_available=True) == torch.device("cuda", 1)
+    assert choose_compute("cpu", cuda_available=True).device.type == "cpu"
+    assert choose_compute("cuda:0", cuda_available=True).device == torch.device("cuda", 0)
+    assert resolve_device(None, cuda_available=False) == torch.device("cpu")
+
+
+def test_unknown_device_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("tpu", cuda_available=False)
+
+
+def test_cpu_compute_keeps_batches_small_and_threads_deliberate():
+    c = choose_compute("cpu", cuda_available=False)
+    assert 1 <= c.detect_batch <= 16
+    assert 1 <= c.classify_batch <= 128
+    assert c.threads >= 1

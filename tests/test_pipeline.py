@@ -1,0 +1,164 @@
+"""The core data path end to end on a synthetic clip: real MTCNN, real (random-init) ResNet18."""
+
+from __future__ import annotations
+
+import json
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import DEMO
+
+from fer_video import annotate_video
+from fer_video.data import FER2013_CLASSES
+from fer_video.demo import face_sprites, sprite_rects
+from fer_video.timeline import read_timeline, timeline_columns
+from fer_video.types import Settings
+
+N_FRAMES = int(DEMO["fps"] * DEMO["seconds"])  # 20
+FACE_FRAMES = int(N_FRAMES * DEMO["noface_from"])  # 15
+
+
+@pytest.fixture(scope="module")
+def result(demo_video, fast_settings, models, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    seen = []
+    r = annotate_video(demo_video, out, fast_settings, models=models, progress=lambda p: seen.append(p.done))
+    r.progress_seen = seen
+    return r
+
+
+@pytest.fixture(scope="module")
+def timeline(result) -> pd.DataFrame:
+    return read_timeline(result.outputs["csv"])
+
+
+def test_outputs_have_the_input_name_and_no_temporaries_remain(result):
+    out = result.outputs["csv"].parent
+    assert sorted(p.name for p in out.iterdir()) == [
+        "two faces.annotated.mp4",
+        "two faces.summary.json",
+        "two faces.timeline.csv",
+        "two faces.timeline.png",
+    ]
+
+
+def test_annotated_video_is_browser_h264_with_same_frames_and_audio(result):
+    with av.open(str(result.outputs["video"])) as c:
+        v = c.streams.video[0]
+        assert v.codec_context.name == "h264"
+        assert v.codec_context.pix_fmt == "yuv420p"
+        assert (v.codec_context.width, v.codec_context.height) == (DEMO["width"], DEMO["height"])
+        assert len(c.streams.audio) == 1 and c.streams.audio[0].codec_context.name == "aac"
+        frames = list(c.decode(video=0))
+    assert len(frames) == N_FRAMES
+    assert abs(float(frames[-1].time) - (N_FRAMES - 1) / DEMO["fps"]) < 1e-3
+
+
+def test_annotated_frames_carry_the_drawn_boxes(result, demo_video):
+    with av.open(str(demo_video)) as a, av.open(str(result.outputs["video"])) as b:
+        src = next(a.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+        dst = next(b.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    changed = np.abs(src - dst).max(axis=2) > 60  # boxes/labels, far above the encoding noise
+    assert changed.mean() > 0.005
+
+
+def test_csv_contract_columns_rows_and_order(timeline):
+    assert list(timeline.columns) == timeline_columns(list(FER2013_CLASSES))
+    faces = timeline.dropna(subset=["face_id"])
+    empty = timeline[timeline["face_id"].isna()]
+    assert len(faces) == 2 * FACE_FRAMES
+    assert list(empty["frame"]) == list(range(FACE_FRAMES, N_FRAMES))
+    assert empty[["x1", "emotion", "confidence", "happy", "raw_happy"]].isna().all().all()
+    assert list(timeline["frame"].unique()) == list(range(N_FRAMES))
+    keys = list(zip(timeline["frame"], timeline["face_id"].fillna(-1), strict=True))
+    assert keys == sorted(keys)
+    np.testing.assert_allclose(
+        timeline.groupby("frame")["time_s"].first(), np.arange(N_FRAMES) / DEMO["fps"], atol=1e-3
+    )
+
+
+def test_probabilities_argmax_and_confidence_are_consistent(timeline):
+    faces = timeline.dropna(subset=["face_id"])
+    classes = list(FER2013_CLASSES)
+    smoothed = faces[classes].to_numpy()
+    raw = faces[[f"raw_{c}" for c in classes]].to_numpy()
+    np.testing.assert_allclose(smoothed.sum(1), 1, atol=2e-3)
+    np.testing.assert_allclose(raw.sum(1), 1, atol=2e-3)
+    assert list(faces["emotion"]) == [classes[k] for k in smoothed.argmax(1)]
+    np.testing.assert_allclose(faces["confidence"], smoothed.max(1), atol=1e-4)
+
+
+def test_face_ids_are_stable_and_boxes_land_on_the_faces(timeline):
+    faces = timeline.dropna(subset=["face_id"])
+    assert sorted(faces["face_id"].unique()) == [0, 1]
+    sprites = face_sprites()
+    for _, row in faces.iterrows():
+        rects = sprite_rects(int(row["frame"]), DEMO["fps"], DEMO["width"], DEMO["height"], sprites, DEMO["faces"])
+        cx, cy = (row["x1"] + row["x2"]) / 2, (row["y1"] + row["y2"]) / 2
+        inside = [k for k, (x1, y1, x2, y2) in enumerate(rects) if x1 <= cx <= x2 and y1 <= cy <= y2]
+        assert len(inside) == 1
+        row["sprite"] = inside[0]
+    # one face id follows one face photo for the whole stretch
+    for fid, group in faces.groupby("face_id"):
+        owners = set()
+        for _, row in group.iterrows():
+            rects = sprite_rects(int(row["frame"]), DEMO["fps"], DEMO["width"], DEMO["height"], sprites, 2)
+            cx = (row["x1"] + row["x2"]) / 2
+            owners.add(min(range(2), key=lambda k: abs((rects[k][0] + rects[k][2]) / 2 - cx)))
+        assert len(owners) == 1, f"face {fid} jumped between faces"
+
+
+def test_summary_describes_video_faces_and_speed(result):
+    s = json.loads(result.outputs["summary"].read_text())
+    assert s["frames"] == N_FRAMES and s["faces"] == 2 and s["no_faces"] is False
+    assert s["video"]["width"] == DEMO["width"] and s["video"]["has_audio"] is True
+    assert s["model"]["name"] == "random-init-test" and len(s["model"]["sha256"]) == 64
+    for face in s["per_face"].values():
+        assert face["frames"] == FACE_FRAMES
+        assert abs(sum(face["share"].values()) - 1) < 1e-3
+        assert face["dominant_emotion"] == max(face["share"], key=face["share"].get)
+    assert s["processing"]["fps"] > 0 and s["processing"]["stage_seconds"]["detect"] > 0
+    assert result.frames == N_FRAMES and result.faces == 2
+
+
+def test_progress_reaches_the_frame_count(result):
+    assert result.progress_seen[-1] == N_FRAMES
+    assert result.progress_seen == sorted(result.progress_seen)
+
+
+def test_smoothing_damps_changes_and_zero_turns_it_off(demo_video, fast_settings, models, tmp_path):
+    import dataclasses
+
+    classes = list(FER2013_CLASSES)
+    raw_cols = [f"raw_{c}" for c in classes]
+    strong = dataclasses.replace(fast_settings, smoothing=1.0, write_video=False, write_plot=False)
+    off = dataclasses.replace(fast_settings, smoothing=0.0, write_video=False, write_plot=False)
+    a = read_timeline(annotate_video(demo_video, tmp_path / "a", strong, models=models).outputs["csv"])
+    b = read_timeline(annotate_video(demo_video, tmp_path / "b", off, models=models).outputs["csv"])
+    b = b.dropna(subset=["face_id"])
+    np.testing.assert_allclose(b[classes].to_numpy(), b[raw_cols].to_numpy(), atol=1e-6)
+    a = a.dropna(subset=["face_id"])
+    for _, face in a.groupby("face_id"):
+        jitter_smoothed = np.abs(np.diff(face[classes].to_numpy(), axis=0)).sum()
+        jitter_raw = np.abs(np.diff(face[raw_cols].to_numpy(), axis=0)).sum()
+        assert jitter_smoothed < 0.6 * jitter_raw
+        first = face.iloc[0]
+        np.testing.assert_allclose(first[classes].to_numpy(float), first[raw_cols].to_numpy(float), atol=1e-6)
+
+
+def test_detect_every_n_frames_carries_boxes_between_detections(demo_video, fast_settings, models, tmp_path):
+    import dataclasses
+
+    s = dataclasses.replace(fast_settings, detect_every=3, write_video=False, write_plot=False)
+    r = annotate_video(demo_video, tmp_path, s, models=models)
+    faces = read_timeline(r.outputs["csv"]).dropna(subset=["face_id"])
+    assert faces.groupby("frame").size().min() == 2  # every face frame still has both faces
+    assert sorted(faces["face_id"].unique()) == [0, 1]
+    assert r.summary["processing"]["fps"] > 0
+
+
+def test_settings_default_is_usable():
+    s = Settings()
+    assert s.detect_every >= 1 and s.smoothing >= 0 and s.weights is None

@@ -1,0 +1,61 @@
+"""The model we ship in weights/: its card, its behaviour on a real face, and its PublicTest figure."""
+
+from __future__ import annotations
+
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT, SHIPPED_WEIGHTS
+
+from fer_video.classify import EmotionClassifier
+from fer_video.data import FER2013_CLASSES
+from fer_video.detect import FaceDetector
+from fer_video.model import file_sha256, load_model
+
+FER_TAR = ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013-images.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    model, card = load_model(SHIPPED_WEIGHTS)
+    return model, card
+
+
+def test_card_describes_the_weights(shipped):
+    _, card = shipped
+    assert card.sha256 == file_sha256(SHIPPED_WEIGHTS)
+    assert card.classes == list(FER2013_CLASSES)
+    assert card.input_size == 48 and card.channels == 1
+    assert card.metrics["split"] == "PublicTest" and card.metrics["accuracy_tta"] > 0.5
+    assert card.training["command"].startswith("fer-video train")
+    assert SHIPPED_WEIGHTS.stat().st_size < 50e6
+
+
+def test_the_smiling_astronaut_is_happy(shipped):
+    from skimage import data
+
+    model, card = shipped
+    image = data.astronaut()
+    faces = FaceDetector(torch.device("cpu")).detect([image])[0]
+    assert len(faces) == 1
+    clf = EmotionClassifier(model, card, torch.device("cpu"))
+    probs = clf.predict(clf.crops(image, faces.xyxy))[0]
+    assert card.classes[int(np.argmax(probs))] == "happy", dict(zip(card.classes, probs.round(3), strict=True))
+
+
+@pytest.mark.skipif(not FER_TAR.is_file(), reason=f"{FER_TAR} not present (CI has ../shared beside the clone)")
+def test_publictest_accuracy_matches_the_card(shipped, tmp_path):
+    from fer_video.evaluate import evaluate_weights
+
+    with tarfile.open(FER_TAR) as tar:
+        tar.extractall(
+            tmp_path, members=[m for m in tar.getmembers() if m.name.lstrip("./").startswith("test")], filter="data"
+        )
+    _, card = shipped
+    result = evaluate_weights(SHIPPED_WEIGHTS, tmp_path, "test", "cpu")
+    assert result["images"] == 3589
+    # fp16 storage and CPU kernels may move a handful of images
+    assert abs(result["accuracy_tta"] - card.metrics["accuracy_tta"]) < 0.003
+    assert abs(result["accuracy"] - card.metrics["accuracy"]) < 0.003

@@ -1,0 +1,157 @@
+"""Training and evaluation commands on a tiny generated FER2013-shaped dataset (folder and CSV layouts)."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fer_video.cli import main
+from fer_video.data import FER2013_CLASSES, load_dataset, parse_classes
+from fer_video.errors import DataError, WeightsError
+from fer_video.model import build_model, load_imagenet_init, load_model
+
+
+@pytest.fixture(scope="module")
+def tiny_fer(tmp_path_factory):
+    """The same 70 random 48x48 grey images as an image-folder tree (train/ + test/) and as a Kaggle CSV."""
+    root = tmp_path_factory.mktemp("fer")
+    rng = np.random.default_rng(0)
+    rows = []
+    for split, usage, per_class in (("train", "Training", 8), ("test", "PublicTest", 2)):
+        for label, name in enumerate(FER2013_CLASSES):
+            (root / "images" / split / name).mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                img = rng.integers(0, 256, (48, 48), dtype=np.uint8)
+                cv2.imwrite(str(root / "images" / split / name / f"{usage}_{i:04d}.png"), img)
+                rows.append({"emotion": label, "pixels": " ".join(map(str, img.ravel())), "Usage": usage})
+    pd.DataFrame(rows).to_csv(root / "fer2013.csv", index=False)
+    return root
+
+
+def test_folder_and_csv_layouts_load_the_same_images(tiny_fer):
+    a = load_dataset(tiny_fer / "images", "train")
+    b = load_dataset(tiny_fer / "fer2013.csv", "train")
+    assert a.images.shape == b.images.shape == (56, 48, 48)
+    order_a, order_b = (
+        np.lexsort((a.images.reshape(56, -1).sum(1), a.labels)),
+        np.lexsort((b.images.reshape(56, -1).sum(1), b.labels)),
+    )
+    np.testing.assert_array_equal(a.images[order_a], b.images[order_b])
+    np.testing.assert_array_equal(a.labels[order_a], b.labels[order_b])
+    assert len(load_dataset(tiny_fer / "fer2013.csv", "test")) == 14
+
+
+def test_class_subset_relabels_in_the_given_order(tiny_fer):
+    classes = parse_classes("angry,happy,sad,neutral")
+    ds = load_dataset(tiny_fer / "fer2013.csv", "train", classes)
+    assert ds.classes == ("angry", "happy", "sad", "neutral") and len(ds) == 32
+    assert np.bincount(ds.labels).tolist() == [8, 8, 8, 8]
+    with pytest.raises(DataError, match="classes"):
+        parse_classes("angry,joy")
+
+
+def test_bad_dataset_paths_give_clear_errors(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        load_dataset(tmp_path / "missing")
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match="missing column"):
+        load_dataset(tmp_path / "bad.csv")
+
+
+def test_train_resume_export_and_evaluate(tiny_fer, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = [
+        "train",
+        "--data",
+        str(tiny_fer / "images"),
+        "--classes",
+        "angry,happy,sad,neutral",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+    ]
+    assert main(args) == 0
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert ckpt["epoch"] == 1 and len(ckpt["history"]) == 2
+    for name in ("model.pt", "model.json", "curves.png", "confusion.png", "confusion.csv", "history.json"):
+        assert (out / name).is_file(), name
+    # --resume on a finished run trains nothing more and keeps the history
+    assert main(args + ["--resume"]) == 0
+    assert len(json.loads((out / "history.json").read_text())) == 2
+    model, card = load_model(out / "model.pt")
+    assert card.classes == ["angry", "happy", "sad", "neutral"] and card.input_size == 48
+    assert card.training["command"].startswith("fer-video train")
+    assert card.metrics["split"] == "PublicTest" and 0 <= card.metrics["accuracy_tta"] <= 1
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "evaluate",
+                "--weights",
+                str(out / "model.pt"),
+                "--data",
+                str(tiny_fer / "fer2013.csv"),
+                "--json",
+                "--out",
+                str(tmp_path / "eval"),
+            ]
+        )
+        == 0
+    )
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert metrics["images"] == 8 and set(metrics["per_class"]) == set(card.classes)
+    for key in ("accuracy", "accuracy_tta", "macro_f1", "confusion_tta", "images_per_s_with_tta"):
+        assert key in metrics
+    assert np.array(metrics["confusion_tta"]).sum() == 8
+    assert (tmp_path / "eval" / "confusion.png").is_file()
+
+
+def test_resume_continues_from_the_last_checkpoint(tiny_fer, tmp_path):
+    """A 2-epoch schedule run as two sessions of one epoch matches the one-go history length and schedule."""
+    out = tmp_path / "run"
+    base = [
+        "train",
+        "--data",
+        str(tiny_fer / "fer2013.csv"),
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--limit",
+        "32",
+        "--epochs",
+        "2",
+    ]
+    assert main(base + ["--epochs-this-run", "1"]) == 0
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert ckpt["epoch"] == 0 and len(ckpt["history"]) == 1
+    assert main(base + ["--resume"]) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1]
+    assert history[1]["lr"] < history[0]["lr"]  # the one-cycle schedule went on, not restarted
+
+
+def test_imagenet_init_needs_the_cached_file(tmp_path):
+    model = build_model(7)
+    with pytest.raises(WeightsError, match="not found"):
+        load_imagenet_init(model, "3x3s1", cache_dir=tmp_path)
+    # with a (fake, correctly shaped) cached file the stem and body are copied, the classifier kept
+    from torchvision.models import resnet18
+
+    ref = resnet18(weights=None)
+    torch.save(ref.state_dict(), tmp_path / "resnet18-f37072fd.pth")
+    load_imagenet_init(model, "3x3s1", cache_dir=tmp_path)
+    torch.testing.assert_close(model.layer1[0].conv1.weight, ref.layer1[0].conv1.weight)
+    torch.testing.assert_close(model.conv1.weight, ref.conv1.weight[:, :, 2:5, 2:5].sum(1, keepdim=True))

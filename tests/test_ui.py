@@ -1,0 +1,285 @@
+"""The Gradio app's handlers, called directly on the small synthetic clips (no browser, no server).
+
+The app is given the random-init test weights and the session's loaded models, so nothing here depends on
+the shipped weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import av
+import gradio as gr
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from fer_video.errors import Cancelled  # noqa: E402
+from fer_video.timeline import read_timeline, timeline_columns  # noqa: E402
+from ui.app import (  # noqa: E402
+    FerVideoUI,
+    UIConfig,
+    build_demo,
+    build_parser,
+    config_from_args,
+    safe_name,
+    user_errors,
+)
+
+
+@pytest.fixture
+def make_app(tmp_path, fast_settings, models):
+    """Factory: an app over a fresh work folder, the test weights and the already-loaded models."""
+    loads: list = []
+
+    def load(settings):
+        loads.append(settings)
+        return models
+
+    def make(**limits) -> FerVideoUI:
+        cfg = UIConfig(
+            work_dir=tmp_path / "work", weights=fast_settings.weights, device="cpu", examples=False, **limits
+        )
+        app = FerVideoUI(cfg, load=load)
+        app.loads = loads
+        return app
+
+    return make
+
+
+@pytest.fixture
+def app(make_app) -> FerVideoUI:
+    return make_app()
+
+
+@pytest.fixture(scope="module")
+def not_a_video(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("bad") / "holiday.mp4"
+    path.write_text("this is a text file, not a video\n" * 20)
+    return path
+
+
+def _job_dirs(app: FerVideoUI) -> list[Path]:
+    return sorted(p for p in app.jobs_dir.iterdir()) if app.jobs_dir.exists() else []
+
+
+def test_annotate_gives_video_csv_summary_plot_and_table(app, demo_video, models):
+    seen = []
+    out = app.annotate(str(demo_video), 1, 0.3, 20, "cpu", progress=seen.append)
+    r = out.result
+    # outputs exist, inside this job's own folder under the work dir
+    for key in ("video", "csv", "summary"):
+        assert r.outputs[key].is_file() and r.outputs[key].stat().st_size > 0
+        assert r.outputs[key].parent == out.job_dir
+    assert out.job_dir.parent == app.jobs_dir
+    # the annotated video is H.264 with the source's sound, as long as the clip
+    with av.open(str(r.outputs["video"])) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+        assert len(c.streams.audio) == 1
+        assert abs(c.duration / 1e6 - 2.0) < 0.3
+    # the CSV follows the timeline contract; the plot and table are built from it
+    classes = models.classifier.classes
+    df = read_timeline(r.outputs["csv"])
+    assert list(df.columns) == timeline_columns(classes)
+    assert df["frame"].nunique() == r.frames == 20
+    faces = df.dropna(subset=["face_id"])
+    assert r.faces == faces["face_id"].nunique() >= 1
+    assert set(out.plot.columns) == {"time_s", "probability", "emotion", "face"}
+    assert len(out.plot) == len(faces) * len(classes)  # every (frame, face) row, one point per emotion
+    assert set(out.plot["emotion"]) == set(classes)
+    assert out.plot["probability"].between(0, 1).all()
+    assert len(out.table) == r.faces and set(out.faces) == set(out.table["face"])
+    assert np.allclose(out.table[classes].sum(axis=1), 100, atol=0.5)  # shares of time add up to 100 %
+    summary = json.loads(r.outputs["summary"].read_text())
+    assert summary["faces"] == r.faces
+    assert f"{r.faces} face" in out.message and "dominant emotion" in out.message
+    # progress: frames done out of the total, ending complete
+    assert seen and seen[-1].done == seen[-1].total == 20
+    assert [p.done for p in seen] == sorted(p.done for p in seen)
+
+
+def test_not_a_video_gives_clear_gr_error(app, not_a_video):
+    with pytest.raises(gr.Error) as err, user_errors():
+        app.annotate(str(not_a_video), device="cpu")
+    assert "holiday.mp4" in err.value.message and "not a readable video" in err.value.message
+    assert _job_dirs(app) == []  # checked before any job folder is made
+
+
+def test_empty_and_missing_uploads_give_clear_gr_error(app, tmp_path):
+    with pytest.raises(gr.Error, match="upload or drop a video"), user_errors():
+        app.annotate(None)
+    empty = tmp_path / "empty.mov"
+    empty.touch()
+    with pytest.raises(gr.Error) as err, user_errors():
+        app.annotate(str(empty))
+    assert "empty.mov" in err.value.message and "empty file" in err.value.message
+
+
+def test_video_without_faces_says_so(app, make_video):
+    clip = make_video("no face.mp4", seconds=1.0, noface_from=0.0, audio=False)
+    out = app.annotate(str(clip), device="cpu")
+    assert out.result.faces == 0 and out.faces == []
+    assert "No face detected" in out.message
+    assert out.plot.empty and out.table.empty
+    assert out.result.outputs["video"].is_file() and out.result.outputs["csv"].is_file()
+    assert json.loads(out.result.outputs["summary"].read_text())["no_faces"] is True
+
+
+def test_two_jobs_run_in_separate_folders(app, make_video):
+    clip = make_video("same name.mp4", seconds=1.0, audio=False)
+    results = [None, None]
+
+    def job(k: int) -> None:
+        results[k] = app.annotate(str(clip), device="cpu")
+
+    threads = [threading.Thread(target=job, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    a, b = results
+    assert a is not None and b is not None
+    assert a.job_dir != b.job_dir and {a.job_dir.parent, b.job_dir.parent} == {app.jobs_dir}
+    for out in (a, b):  # neither job overwrote the other's files
+        assert out.result.outputs["csv"].parent == out.job_dir
+        assert json.loads(out.result.outputs["summary"].read_text())["frames"] == 10
+
+
+def test_uploaded_file_name_never_chooses_a_path(app, demo_video, tmp_path):
+    assert safe_name("../../etc/passwd.mp4") == "passwd"
+    assert safe_name("..mp4") == "video"
+    assert safe_name(".bashrc") == "bashrc"
+    assert safe_name("a/b\\c d?.mp4") == "b_c_d"
+    weird = tmp_path / "..  ; rm -rf ~ ; .mp4"
+    shutil.copy(demo_video, weird)
+    out = app.annotate(str(weird), detect_every=5, device="cpu")
+    for path in out.result.outputs.values():
+        assert path.parent == out.job_dir and not path.name.startswith(".")
+
+
+def test_too_large_and_too_long_uploads_are_refused(make_app, demo_video):
+    small = make_app(max_upload_mb=0.001)
+    with pytest.raises(gr.Error) as err, user_errors():
+        small.annotate(str(demo_video))
+    assert "too large" in err.value.message and "0.001 MB" in err.value.message
+    short = make_app(max_duration_s=1.0)
+    with pytest.raises(gr.Error) as err, user_errors():
+        short.annotate(str(demo_video))
+    assert "too long" in err.value.message and "limit is 1 s" in err.value.message
+    assert _job_dirs(small) == [] and _job_dirs(short) == []
+
+
+def test_cancel_stops_the_job_and_keeps_no_files(app, make_video):
+    clip = make_video("long.mp4", seconds=4.0, audio=False)  # 40 frames: 5 detector batches
+    seen = []
+    with app.job_cancel("session-1") as cancel:
+
+        def progress(p):
+            seen.append(p.done)
+            assert app.request_cancel("session-1")  # what the Cancel button does
+
+        with pytest.raises(Cancelled):
+            app.annotate(str(clip), device="cpu", progress=progress, cancel=cancel)
+    assert seen == [8]  # stopped at the next batch boundary
+    assert _job_dirs(app) == []  # the job folder is gone: no partial or final outputs remain
+    assert not app.request_cancel("session-1")  # nothing left registered for the session
+
+
+def test_old_job_folders_are_cleaned(make_app):
+    app = make_app(keep_jobs_s=3600)
+    old, recent = app.new_job(), app.new_job()
+    (old / "x.timeline.csv").write_text("frame\n")
+    past = time.time() - 7200
+    os.utime(old, (past, past))
+    fresh = app.new_job()  # starting a job cleans up first
+    assert not old.exists()
+    assert recent.exists() and fresh.exists()
+    assert app.cleanup_jobs(now=time.time() + 7200) and _job_dirs(app) == []
+
+
+def test_models_are_loaded_once_and_detector_knobs_are_per_job(app):
+    a = app.models(app.settings(1, 0.3, 20, "cpu"))
+    b = app.models(app.settings(3, 0.0, 60, "cpu"))
+    assert len(app.loads) == 1
+    assert a.classifier is b.classifier
+    assert a.detector.min_face == 20 and b.detector.min_face == 60
+    assert b.detector._mtcnn_by_min is a.detector._mtcnn_by_min  # the loaded nets are shared
+
+
+def test_batch_gives_a_row_per_file_and_one_zip(app, demo_video, not_a_video, make_video, tmp_path):
+    other = tmp_path / "x" / demo_video.name  # same file name as the first: its outputs get "-2"
+    other.parent.mkdir()
+    shutil.copy(make_video("short.mp4", seconds=1.0, audio=False), other)
+    calls = []
+    out = app.batch(
+        [str(demo_video), str(not_a_video), str(other)],
+        detect_every=5,
+        device="cpu",
+        progress=lambda k, n, name, p: calls.append((k, n, name)),
+    )
+    assert [r.status for r in out.rows] == ["ok", "failed", "ok"]
+    assert "not a readable video" in out.rows[1].reason
+    assert [r.input for r in out.rows] == ["two_faces.mp4", "holiday.mp4", "two_faces-2.mp4"]
+    assert list(out.table.columns[:3]) == ["file", "status", "reason"] and len(out.table) == 3
+    assert "2 of 3" in out.message
+    assert (0, 2, "two_faces.mp4") in calls and (1, 2, "two_faces-2.mp4") in calls
+    with zipfile.ZipFile(out.zip_path) as zf:
+        names = set(zf.namelist())
+        batch_csv = pd.read_csv(zf.open("batch.csv"))
+    for stem in ("two_faces", "two_faces-2"):
+        assert {f"{stem}.annotated.mp4", f"{stem}.timeline.csv", f"{stem}.summary.json"} <= names
+    assert list(batch_csv["status"]) == ["ok", "failed", "ok"]
+    assert not (out.job_dir / "inputs").exists()
+
+
+def test_batch_with_no_files_gives_gr_error(app):
+    with pytest.raises(gr.Error, match="add one or more video"), user_errors():
+        app.batch([])
+
+
+def test_webcam_frames_are_annotated_with_a_session_annotator(app, models):
+    from fer_video.demo import face_sprites, render_frame
+
+    sprites = face_sprites()
+    frames = [render_frame(i, 10.0, 320, 180, sprites, 2, True) for i in range(3)]
+    session = None
+    for image in frames:
+        out, session = app.webcam_frame(image, session, app.settings(1, 0.3, 20, "cpu"))
+        assert out.shape == image.shape and out.dtype == np.uint8
+    assert session.index == 3
+    assert not np.array_equal(out, frames[-1])  # boxes and labels were drawn
+    assert app.webcam_frame(None, session) == (None, session)
+
+
+def test_page_has_three_tabs_and_one_annotate_job_at_a_time(app):
+    demo = build_demo(app)
+    config = demo.get_config_file()
+    labels = {c.get("props", {}).get("label") for c in config["components"]}
+    assert {"Video", "Batch", "Webcam"} <= labels
+    fns = {fn.name: fn for fn in demo.fns.values()}
+    assert fns["on_annotate"].concurrency_limit == 1 and fns["on_batch"].concurrency_limit == 1
+    assert fns["on_annotate"].concurrency_id == fns["on_batch"].concurrency_id  # they share the one slot
+
+
+def test_cli_flags_and_defaults(tmp_path):
+    args = build_parser().parse_args([])
+    assert (args.host, args.port, args.share) == ("127.0.0.1", 7860, False)
+    cfg = config_from_args(
+        build_parser().parse_args(
+            ["--max-upload-mb", "50", "--max-duration-s", "30", "--work-dir", str(tmp_path), "--keep-hours", "0.5"]
+        )
+    )
+    assert (cfg.max_upload_mb, cfg.max_duration_s, cfg.work_dir, cfg.keep_jobs_s) == (50, 30, tmp_path, 1800)
+    with pytest.raises(SystemExit):
+        config_from_args(build_parser().parse_args(["--max-upload-mb", "0"]))

@@ -1,0 +1,1 @@
+"""The fer-video Gradio app (see app.py)."""
