@@ -123,6 +123,7 @@ def child_fer(video: str, out_dir: str, _settings_json: str) -> dict:
     logging.disable(logging.WARNING)
     os.chdir(out_dir)  # fer's Video.to_csv writes data.csv into the working directory
     t = time.perf_counter()
+    import torchvision  # noqa: F401  # before TensorFlow: importing torchvision.ops after TF segfaults (seen here)
     from fer.classes import Video  # fer 25.10.3's package __init__ exports neither
     from fer.fer import FER
 
