@@ -758,7 +758,7 @@ def _stop_during(proc: subprocess.Popen, out: Path, name: str, sig: signal.Signa
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, f"the run never reached {name}"
         time.sleep(0.05)
-    time.sleep(0.5)
+    time.sleep(0.2)
     assert proc.poll() is None and not output_paths(out, name)["summary"].exists(), "finished too early"
     proc.send_signal(sig)
     return proc.communicate(timeout=300)[1]
@@ -774,8 +774,9 @@ def test_interrupted_batch_leaves_no_partial_file_and_resumes(tmp_path, tiny_wei
     run resumed with --skip-existing: never a partial file under a final name, and the batch completes."""
     folder = tmp_path / "in"
     small(folder / "a.mp4", seconds=0.5)
-    small(folder / "b.mp4", seconds=3.0)  # long enough to be stopped in the middle
-    small(folder / "c.mp4", seconds=3.0)
+    # long enough to be stopped in the middle even on a fast, idle machine (the CPU pipeline does ~30 frames/s here)
+    small(folder / "b.mp4", seconds=20.0)
+    small(folder / "c.mp4", seconds=20.0)
     out = tmp_path / "out"
     args = [str(folder), "--out", str(out), "--weights", str(tiny_weights), "--device", "cpu", "-q", "--skip-existing"]
 
@@ -798,7 +799,9 @@ def test_interrupted_batch_leaves_no_partial_file_and_resumes(tmp_path, tiny_wei
     proc = _run_annotate(args)
     _stop_during(proc, out, "b", signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL
-    assert (out / ".b.video.mp4.part").exists()  # hidden leftovers only
+    leftovers = [p.name for p in out.iterdir() if p.name.startswith(".b.")]
+    # hidden leftovers only (which ones depends on the stage the kill hit: encoding, muxing or writing the rest)
+    assert leftovers and all(n.endswith(".part") for n in leftovers), leftovers
     assert_complete(out, "a", no_temp_files=False)
     no_final_outputs("b", "c")
 
@@ -820,7 +823,7 @@ def test_interrupted_batch_leaves_no_partial_file_and_resumes(tmp_path, tiny_wei
     assert _statuses(out) == [("a.mp4", "skipped"), ("b.mp4", "skipped"), ("c.mp4", "ok")]
     for name in "abc":
         assert_complete(out, name)
-    assert [json.loads(output_paths(out, n)["summary"].read_text())["frames"] for n in "abc"] == [5, 30, 30]
+    assert [json.loads(output_paths(out, n)["summary"].read_text())["frames"] for n in "abc"] == [5, 200, 200]
 
 
 def test_ctrl_c_in_process_removes_temp_files(tmp_path, good_clip, tiny_weights, capsys, monkeypatch):
