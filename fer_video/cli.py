@@ -186,7 +186,7 @@ def _annotate(inputs: list[Path], out: Path, args: argparse.Namespace, batch_csv
         out,
         settings,
         models=models,
-        skip_existing=args.skip_existing,
+        skip_existing=getattr(args, "skip_existing", False),  # the demo has no such option
         batch_csv=batch_csv,
         on_start=on_start,
         on_done=on_done,

@@ -52,3 +52,10 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     assert proc.returncode == 2 and "usage:" in proc.stderr
     assert main(["annotate", str(tmp_path / "*.mp4"), "--out", str(tmp_path)]) == 2
     assert "no video found" in capsys.readouterr().err
+
+
+def test_demo_command_makes_and_annotates_the_demo_clip(tiny_weights, tmp_path):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), *_common(tiny_weights)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["demo.mp4", "demo.summary.json", "demo.timeline.csv", "demo.timeline.png"]
