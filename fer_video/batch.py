@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import glob
 import logging
 import os
@@ -14,7 +13,14 @@ from pathlib import Path
 import pandas as pd
 
 from fer_video.errors import Cancelled, FerVideoError, OutputError
-from fer_video.pipeline import OUTPUT_SUFFIXES, Models, annotate_video, output_paths
+from fer_video.pipeline import (
+    OUTPUT_SUFFIXES,
+    Models,
+    annotate_video,
+    os_error_reason,
+    output_paths,
+    prepare_output_folder,
+)
 from fer_video.types import Progress, Settings
 
 log = logging.getLogger(__name__)
@@ -64,7 +70,9 @@ def collect_inputs(specs: list[str], recursive: bool = False) -> list[Path]:
             found += sorted(
                 p
                 for p in path.glob(pattern)
-                if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")
+                if p.is_file()
+                and p.suffix.lower() in VIDEO_EXTENSIONS
+                and not p.name.startswith(".")
                 and not p.name.endswith(OUTPUT_SUFFIXES["video"])  # our own outputs, e.g. --out inside the folder
             )
         elif any(ch in spec for ch in "*?[") and not path.exists():
@@ -103,23 +111,7 @@ def write_batch_csv(rows: list[BatchRow], path: Path) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write ({_os_reason(exc)})") from None
-
-
-def _os_reason(exc: OSError) -> str:
-    return "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or exc.__class__.__name__)
-
-
-def prepare_output_folder(out_dir: Path) -> None:
-    """Create ``out_dir`` and check it is writable, before any work (one clear error instead of one per file)."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise OutputError(f"{out_dir}: output folder is a file") from None
-    except OSError as exc:
-        raise OutputError(f"{out_dir}: cannot create output folder ({_os_reason(exc)})") from None
-    if not os.access(out_dir, os.W_OK):
-        raise OutputError(f"{out_dir}: output folder is not writable")
+        raise OutputError(f"{path}: cannot write ({os_error_reason(exc)})") from None
 
 
 def run_batch(

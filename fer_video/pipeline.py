@@ -146,6 +146,22 @@ def output_paths(out_dir: Path, name: str) -> dict[str, Path]:
     return {key: out_dir / f"{name}{suffix}" for key, suffix in OUTPUT_SUFFIXES.items()}
 
 
+def os_error_reason(exc: OSError) -> str:
+    return "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or exc.__class__.__name__)
+
+
+def prepare_output_folder(out_dir: Path) -> None:
+    """Create ``out_dir`` and check it is writable, before any work (one clear error instead of one per file)."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"{out_dir}: output folder is a file") from None
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: cannot create output folder ({os_error_reason(exc)})") from None
+    if not os.access(out_dir, os.W_OK):
+        raise OutputError(f"{out_dir}: output folder is not writable")
+
+
 def _temp(path: Path) -> Path:
     return path.with_name(f".{path.name}.part")
 
@@ -288,12 +304,7 @@ def annotate_video(
     t_start = time.perf_counter()
     models = models or load_models(settings)
     name = name or input_path.stem
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out_dir}: cannot create output folder ({exc.strerror})") from None
-    if not os.access(out_dir, os.W_OK):
-        raise OutputError(f"{out_dir}: output folder is not writable")
+    prepare_output_folder(out_dir)
     final = output_paths(out_dir, name)
     temps = {k: _temp(p) for k, p in final.items()}
     video_only = out_dir / f".{name}.video.mp4.part"
