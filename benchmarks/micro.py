@@ -1,6 +1,6 @@
 """CPU-time micro-benchmarks of the two models, for a machine too busy for wall-clock numbers.
 
-    python benchmarks/micro.py detect [VIDEO] [--sides 480 640 960]   # MTCNN ms of CPU per 1280x720 frame
+    python benchmarks/micro.py detect [VIDEO] [--sides 480 640 960] [--min-faces 20 40]   # MTCNN CPU ms/frame
     python benchmarks/micro.py classify                                # ResNet18 ms of CPU per face crop
 
 ``time.process_time`` counts the CPU this process used, whatever share of the machine it got, so the
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def detect(video: Path, sides: list[int], n: int = 4) -> None:
+def detect(video: Path, sides: list[int], min_faces: list[int], n: int = 4) -> None:
     from fer_video.detect import FaceDetector
     from fer_video.video import VideoReader
 
@@ -32,11 +32,19 @@ def detect(video: Path, sides: list[int], n: int = 4) -> None:
             if len(frames) == n:
                 break
     for side in sides:
-        d = FaceDetector(torch.device("cpu"), 20, 0.9, side)
-        c = time.process_time()
-        out = d.detect(frames)  # first call: includes building MTCNN (small)
-        c = time.process_time() - c
-        print(f"max_side {side} batch {n}: cpu {c / n * 1000:.0f} ms/frame faces {[len(o) for o in out]}", flush=True)
+        for min_face in min_faces:
+            for channels_last in (False, True):
+                d = FaceDetector(torch.device("cpu"), min_face, 0.9, side, channels_last=channels_last)
+                d.detect(frames[:1])  # builds MTCNN
+                c = time.process_time()
+                out = d.detect(frames)
+                c = time.process_time() - c
+                layout = "channels_last" if channels_last else "NCHW"
+                print(
+                    f"max_side {side} min_face {min_face} {layout}: cpu {c / n * 1000:.0f} ms/frame "
+                    f"faces {[len(o) for o in out]}",
+                    flush=True,
+                )
 
 
 def classify(n_crops: int = 32, repeat: int = 3) -> None:
@@ -77,11 +85,12 @@ def main() -> None:
     p.add_argument("what", choices=["detect", "classify"])
     p.add_argument("video", nargs="?", default=str(ROOT / "benchmarks/out/videos/demo_1280x720_25fps_10s.mp4"))
     p.add_argument("--sides", type=int, nargs="+", default=[480, 640, 960])
+    p.add_argument("--min-faces", type=int, nargs="+", default=[20, 40])
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.what == "detect":
-        detect(Path(args.video), args.sides)
+        detect(Path(args.video), args.sides, args.min_faces)
     else:
         classify()
 

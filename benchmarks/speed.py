@@ -15,7 +15,7 @@ Runs:
   fer-video     ``annotate_video`` with ``Settings()`` (the defaults): every frame annotated, full CSV, audio kept
   fer           (--compare-fer) the peer ``fer`` 25.10.3: ``FER(mtcnn=True)`` + ``Video.analyze`` with the
                 annotated video, its audio (include_audio) and its CSV, in its own venv (setup_fer_env.sh)
-  exact         (--accuracy) detection on every full-size frame: the reference for the accuracy columns
+  exact         (--accuracy) detection on every full-size frame, min_face 20, flip TTA: the accuracy reference
   long          (--long-factor N) fer-video defaults on the same clip N times longer: flat-memory check
 
 Output: a table on stdout and JSON in benchmarks/out/ (``--save NAME`` also writes benchmarks/results/NAME.json).
@@ -59,12 +59,12 @@ def _peak_rss_mb() -> float:
 
 
 def child_fer_video(video: str, out_dir: str, settings_json: str) -> dict:
-    import torch
-
-    from fer_video.pipeline import annotate_video
+    from fer_video.pipeline import annotate_video  # before torch: fer_video sets OMP_WAIT_POLICY for it
     from fer_video.types import Settings
 
     settings = Settings(**json.loads(settings_json))
+    import torch
+
     t = time.perf_counter()
     result = annotate_video(video, out_dir, settings, name="bench")
     wall = time.perf_counter() - t
@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--accuracy",
         action="store_true",
-        help="add the exact reference run (detect_every=1, detect_max_side=0) and compare against it",
+        help="add the exact reference run (detect_every=1, detect_max_side=0, min_face=20, tta) and compare with it",
     )
     p.add_argument(
         "--long-factor",
@@ -470,7 +470,8 @@ def main(argv: list[str] | None = None) -> int:
     configs: list[tuple[str, dict]] = [] if args.no_default else [("fer-video", {})]
     configs += [parse_config(c) for c in args.config]
     if args.accuracy:
-        configs.append(("exact", {"detect_every": 1, "detect_max_side": 0, "write_video": False, "write_plot": False}))
+        exact = {"detect_every": 1, "detect_max_side": 0, "min_face": 20, "tta": True}
+        configs.append(("exact", {**exact, "write_video": False, "write_plot": False}))
     for name, over in configs:
         for k in range(args.repeat):
             tag = name if args.repeat == 1 else f"{name}#{k + 1}"

@@ -85,7 +85,12 @@ def _add_annotate_options(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help=f"EMA time constant in seconds, 0 turns smoothing off (default {d.smoothing})",
     )
-    p.add_argument("--no-tta", action="store_true", help="classify the crop only, not also its mirror image")
+    p.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        default=d.tta,
+        help=f"flip test-time augmentation: also classify the mirror image and average (default {d.tta})",
+    )
     p.add_argument("--no-video", action="store_true", help="skip the annotated video (CSV, summary, plot only)")
     p.add_argument("--crf", type=int, default=d.crf, help=f"H.264 quality, lower is better (default {d.crf})")
     p.add_argument("--preset", default=d.preset, help=f"x264 preset (default {d.preset})")
@@ -128,7 +133,7 @@ def _settings(args: argparse.Namespace):
         min_face=args.min_face,
         det_threshold=args.threshold,
         smoothing=args.smoothing,
-        tta=not args.no_tta,
+        tta=args.tta,
         write_video=not args.no_video,
         crf=args.crf,
         preset=args.preset,

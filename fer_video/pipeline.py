@@ -12,7 +12,6 @@ import errno
 import json
 import logging
 import os
-import queue
 import threading
 import time
 from collections import defaultdict
@@ -30,11 +29,13 @@ from fer_video.detect import FaceDetector
 from fer_video.device import Compute, apply_threads, choose_compute
 from fer_video.draw import draw_faces
 from fer_video.errors import Cancelled, FerVideoError, OutputError
+from fer_video.memory import HeapTrimmer
 from fer_video.smooth import ProbabilitySmoother
 from fer_video.timeline import TimelineWriter, plot_timeline
 from fer_video.track import FaceTracker, SceneCutDetector
 from fer_video.types import Detections, Frame, FrameResult, Progress, Settings, VideoResult
 from fer_video.video import VideoReader, VideoWriter, mux_audio
+from fer_video.workers import Background, Prefetch
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,8 @@ def output_paths(out_dir: Path, name: str) -> dict[str, Path]:
 
 
 def os_error_reason(exc: OSError) -> str:
-    return "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or exc.__class__.__name__)
+    """A short reason for an OSError in a one-line message: "disk full", else the OS's own words."""
+    return "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc) or exc.__class__.__name__)
 
 
 def prepare_output_folder(out_dir: Path) -> None:
@@ -164,109 +166,6 @@ def prepare_output_folder(out_dir: Path) -> None:
 
 def _temp(path: Path) -> Path:
     return path.with_name(f".{path.name}.part")
-
-
-_END = object()
-
-
-class _Failed:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-class _Prefetch:
-    """Iterate ``source`` in a background thread, at most ``depth`` items ahead (bounded: memory stays flat).
-
-    PyAV decodes and converts frames without holding the GIL, so the next frames are decoded while the models
-    run. ``close`` stops the thread and waits for it (call it before the reader closes its container).
-    """
-
-    def __init__(self, source: Iterator[Any], depth: int = 1, name: str = "fer-video-decode") -> None:
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(source,), name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self, source: Iterator[Any]) -> None:
-        try:
-            for item in source:
-                if not self._put(item):
-                    return
-            self._put(_END)
-        except BaseException as exc:  # handed to the consumer, raised there
-            self._put(_Failed(exc))
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                pass
-        return False
-
-    def __iter__(self) -> Iterator[Any]:
-        while True:
-            item = self._queue.get()
-            if item is _END:
-                return
-            if isinstance(item, _Failed):
-                raise item.exc
-            yield item
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-class _Background:
-    """Run ``work(item)`` for each submitted item, in order, in one background thread with a bounded queue
-    (drawing and H.264 encoding release the GIL, so they overlap with the models). An exception there is
-    raised by the next ``submit`` or by ``finish``; ``abort`` drops what is queued and waits for the thread."""
-
-    def __init__(self, work: Callable[[Any], None], depth: int = 1, name: str = "fer-video-encode") -> None:
-        self._work = work
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
-        self._error: BaseException | None = None
-        self._skip = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _END:
-                return
-            if self._error is None and not self._skip:
-                try:
-                    self._work(item)
-                except BaseException as exc:
-                    self._error = exc
-
-    def _check(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def submit(self, item: Any) -> None:
-        while True:
-            self._check()
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                pass
-
-    def finish(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(_END)
-            self._thread.join()
-        self._check()
-
-    def abort(self) -> None:
-        self._skip = True
-        if self._thread.is_alive():
-            self._queue.put(_END)
-            self._thread.join()
 
 
 def _chunks(frames: Iterator[Frame], size: int, timer: StageTimer) -> Iterator[list[Frame]]:
@@ -336,13 +235,15 @@ def annotate_video(
 
             # three stages overlap: decoding (thread) -> models (here) -> CSV, drawing, encoding (thread);
             # one chunk queued between stages keeps memory flat
-            frames_in = _Prefetch(_chunks(iter(reader), models.compute.detect_batch, timer))
-            results_out = _Background(write)
+            frames_in = Prefetch(_chunks(iter(reader), models.compute.detect_batch, timer))
+            results_out = Background(write)
+            heap = HeapTrimmer()  # freed model buffers back to the OS: peak memory stays flat on long videos
             try:
                 for chunk in frames_in:
                     if cancel is not None and cancel.is_set():
                         raise Cancelled(f"{input_path.name}: cancelled")
                     results_out.submit(annotator.process(chunk))
+                    heap.tick()
                     done += len(chunk)
                     if progress is not None:
                         progress(
@@ -378,8 +279,7 @@ def annotate_video(
                 os.replace(temps[key], final[key])
     except OSError as exc:
         _cleanup([*temps.values(), video_only])
-        reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-        raise OutputError(f"{input_path.name}: cannot write outputs to {out_dir} ({reason})") from None
+        raise OutputError(f"{input_path.name}: cannot write outputs to {out_dir} ({os_error_reason(exc)})") from None
     except BaseException:
         _cleanup([*temps.values(), video_only])
         raise

@@ -111,10 +111,11 @@ class TimelineWriter:
         return out
 
     def dominant_emotion(self) -> str | None:
+        """The emotion shown in most (frame, face) rows; a tie goes to the class listed first in the model."""
         total: Counter = Counter()
         for st in self.faces.values():
             total.update(st.emotions)
-        return total.most_common(1)[0][0] if total else None
+        return max(self.classes, key=lambda c: total.get(c, 0)) if total else None
 
 
 def read_timeline(path: str | Path) -> pd.DataFrame:

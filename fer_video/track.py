@@ -55,9 +55,10 @@ class FaceTracker:
     """Gives each face a stable ``face_id``.
 
     ``update`` takes a frame's detections and returns them with ids: a detection continues the track it
-    overlaps most (IoU >= ``iou_match``, one-to-one), else starts a new id. Tracks unseen for more than
-    ``max_missed_s`` seconds are forgotten. ``carry`` returns the boxes of the faces found by the last detection
-    for frames where the detector did not run. ``reset`` (after a scene cut) forgets every track; ids are never reused.
+    overlaps most (IoU >= ``iou_match``, one-to-one), else starts a new id. A track unseen for longer than
+    ``max_missed_s`` seconds, or 2.5 detection intervals if that is longer (a low frame rate or a large
+    ``detect_every``), is forgotten. ``carry`` returns the faces found by the last detection, for the frames
+    until the next one. ``reset`` (after a scene cut) forgets every track; ids are never reused.
 
     Between detections a box moves on at the velocity of its last two detections, for at most ``predict_s``
     seconds (0: boxes stay where they were last seen); matching also uses these predicted boxes.
@@ -70,13 +71,22 @@ class FaceTracker:
         self._tracks: list[_Track] = []
         self._next_id = 0
         self._last_update_s: float | None = None
+        self._interval_s = 0.0  # time between the last two detections
 
     def reset(self) -> None:
         self._tracks = []
         self._last_update_s = None
+        self._interval_s = 0.0
+
+    @property
+    def memory_s(self) -> float:
+        """How long a face stays remembered (and carried) after it was last detected."""
+        return max(self.max_missed_s, 2.5 * self._interval_s)  # survives one missed detection, not two
 
     def update(self, dets: Detections, time_s: float) -> Detections:
-        self._tracks = [t for t in self._tracks if time_s - t.last_seen_s <= self.max_missed_s]
+        if self._last_update_s is not None:
+            self._interval_s = max(time_s - self._last_update_s, 0.0)
+        self._tracks = [t for t in self._tracks if time_s - t.last_seen_s <= self.memory_s]
         self._last_update_s = time_s
         ids = np.full(len(dets), -1, dtype=np.int64)
         if self._tracks and len(dets):
@@ -95,14 +105,11 @@ class FaceTracker:
         return Detections(dets.xyxy[order], dets.confidence[order], ids[order])
 
     def carry(self, time_s: float) -> Detections:
-        # only faces the last detection saw: one it missed stays remembered (for its id) but is not drawn
+        # the faces the last detection saw, until the next detection (however far apart: a low frame rate);
+        # one it missed stays remembered for its id but is not drawn
         if self._last_update_s is None:
             return Detections.empty()
-        live = [
-            t
-            for t in self._tracks
-            if t.last_seen_s >= self._last_update_s and time_s - t.last_seen_s <= self.max_missed_s
-        ]
+        live = [t for t in self._tracks if t.last_seen_s >= self._last_update_s]
         if not live:
             return Detections.empty()
         live.sort(key=lambda t: t.face_id)

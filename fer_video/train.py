@@ -26,8 +26,9 @@ from torch import nn
 
 from fer_video.data import FaceDataset, load_dataset, parse_classes
 from fer_video.device import resolve_device
+from fer_video.errors import WeightsError
 from fer_video.metrics import confusion, save_confusion, summarize
-from fer_video.model import ModelCard, build_model, export_model, load_imagenet_init
+from fer_video.model import ModelCard, build_model, export_model, load_imagenet_init, load_model
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,12 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p.add_argument("--stem", choices=["3x3s1", "imagenet"], default="3x3s1")
     p.add_argument(
         "--init",
-        choices=["scratch", "imagenet"],
         default="scratch",
-        help="imagenet: torchvision's weights from the local torch hub cache (never downloaded)",
+        metavar="scratch|imagenet|PATH",
+        help="imagenet: torchvision's weights from the local torch hub cache (never downloaded); "
+        "PATH: a fer-video model (.pt with its .json) to continue from, e.g. a warm restart of a finished run",
     )
+    p.add_argument("--erasing", type=float, default=0.5, help="probability of random erasing per image")
     p.add_argument("--out", default="runs/fer2013_resnet18", help="run folder: checkpoints, logs, plots, model")
     p.add_argument("--name", default=None, help="model name in the exported card (default: run folder name)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
@@ -103,9 +106,9 @@ def normalize(images_u8: torch.Tensor) -> torch.Tensor:
     return (images_u8.float() / 255.0 - MEAN) / STD
 
 
-def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def augment(x: torch.Tensor, g: torch.Generator, erasing: float = 0.5) -> torch.Tensor:
     """Batch augmentation on float images in [0, 1]: flip, rotation +-10 deg, scale 0.9-1.1, shift +-10 %,
-    brightness/contrast, random erasing (p 0.5)."""
+    brightness/contrast, random erasing (probability ``erasing``)."""
     n = x.shape[0]
     u = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731
     angle = (u(n) * 2 - 1) * math.radians(10)
@@ -122,7 +125,7 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     brightness = (u(n, 1, 1, 1) * 2 - 1) * 0.15
     mean = x.mean(dim=(2, 3), keepdim=True)
     x = ((x - mean) * contrast + mean + brightness).clamp(0, 1)
-    # random erasing: one rectangle of 2-20 % of the area in half of the images, filled with noise
+    # random erasing: one rectangle of 2-20 % of the area in a share of the images, filled with noise
     size = x.shape[-1]
     area = (0.02 + u(n) * 0.18) * size * size
     aspect = torch.exp((u(n) * 2 - 1) * math.log(3))
@@ -137,7 +140,7 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         & (rows < (top + h).view(-1, 1, 1))
         & (cols >= left.view(-1, 1, 1))
         & (cols < (left + w).view(-1, 1, 1))
-        & (u(n) < 0.5).view(-1, 1, 1)
+        & (u(n) < erasing).view(-1, 1, 1)
     )
     x = torch.where(mask.unsqueeze(1), torch.rand(x.shape, generator=g), x)
     return x
@@ -152,13 +155,14 @@ def train_one_epoch(
     batch_size: int,
     device: torch.device,
     g: torch.Generator,
+    erasing: float = 0.5,
 ) -> dict[str, float]:
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for images, labels in data.shuffled(batch_size, g):
         if len(labels) < 2:  # BatchNorm cannot train on one sample
             continue
-        x = augment(images.float() / 255.0, g)
+        x = augment(images.float() / 255.0, g, erasing)
         x = ((x - MEAN) / STD).to(device, memory_format=torch.channels_last)
         y = labels.to(device)
         logits = model(x)
@@ -202,6 +206,19 @@ def evaluate(model: nn.Module, data: Batches, classes: tuple[str, ...], device: 
         "per_class": with_tta["per_class"],
         "confusion_tta": confusion(labels, probs_tta.argmax(1), len(classes)).tolist(),
     }
+
+
+def init_from_model(model: nn.Module, path: str, classes: tuple[str, ...], stem: str) -> dict[str, Any]:
+    """Start from a fer-video model of the same shape (same classes, stem, channels): a warm restart."""
+    source, card = load_model(path)
+    if tuple(card.classes) != tuple(classes) or card.stem != stem or card.channels != 1:
+        raise WeightsError(
+            f"{path}: --init model has classes {','.join(card.classes)}, stem {card.stem}, {card.channels} channel(s); "
+            f"this run needs {','.join(classes)}, stem {stem}, 1 channel"
+        )
+    model.load_state_dict(source.state_dict())
+    log.info("initialised from %s (%s, PublicTest+TTA %s)", path, card.name, card.metrics.get("accuracy_tta"))
+    return {"file": str(path), "name": card.name, "sha256": card.sha256, "training": card.training}
 
 
 def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
@@ -261,8 +278,11 @@ def run(args: argparse.Namespace, command: str = "") -> int:
     )
 
     model = build_model(len(classes), channels=1, stem=args.stem)
+    lineage: dict[str, Any] = {}
     if args.init == "imagenet":
         load_imagenet_init(model, args.stem)
+    elif args.init != "scratch" and not (args.resume and (out / "checkpoint.pt").is_file()):
+        lineage = init_from_model(model, args.init, classes, args.stem)
     model = model.to(device, memory_format=torch.channels_last)
     criterion = nn.CrossEntropyLoss(
         weight=class_weights(counts, args.class_weight_power).to(device), label_smoothing=args.label_smoothing
@@ -283,6 +303,7 @@ def run(args: argparse.Namespace, command: str = "") -> int:
         optimizer.load_state_dict(ckpt["optimizer"])
         g.set_state(ckpt["generator"])
         start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
+        lineage = ckpt.get("lineage", {})
         if ckpt["args"]["epochs"] == args.epochs:
             scheduler.load_state_dict(ckpt["scheduler"])
         else:  # a longer or shorter schedule: the new one-cycle curve, continued at the same step
@@ -301,13 +322,13 @@ def run(args: argparse.Namespace, command: str = "") -> int:
             )
         log.info("resumed from %s at epoch %d (best PublicTest+TTA %.4f)", ckpt_path, start_epoch, best)
     elif args.resume:
-        log.info("--resume: no %s yet, starting from scratch", ckpt_path)
+        log.info("--resume: no %s yet, starting a new run", ckpt_path)
 
     name = args.name or out.name
     stop = args.epochs if not args.epochs_this_run else min(args.epochs, start_epoch + args.epochs_this_run)
     for epoch in range(start_epoch, stop):
         t = time.time()
-        stats = train_one_epoch(model, criterion, optimizer, scheduler, train, args.batch_size, device, g)
+        stats = train_one_epoch(model, criterion, optimizer, scheduler, train, args.batch_size, device, g, args.erasing)
         train_s = time.time() - t
         metrics = evaluate(model, val, classes, device)
         row = {
@@ -348,6 +369,7 @@ def run(args: argparse.Namespace, command: str = "") -> int:
                     "epochs": args.epochs,
                     "train_seconds": round(sum(h["epoch_s"] for h in history)),
                     "recipe": {k: v for k, v in vars(args).items() if k not in {"data", "out"}},
+                    **({"initialised_from": lineage} if lineage else {}),
                 },
                 metrics={"split": "PublicTest", **{k: v for k, v in metrics.items()}},
             )
@@ -368,6 +390,7 @@ def run(args: argparse.Namespace, command: str = "") -> int:
                 "history": history,
                 "best": best,
                 "args": vars(args),
+                "lineage": lineage,
             },
             ckpt_path,
         )

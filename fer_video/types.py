@@ -79,12 +79,12 @@ class Settings:
 
     weights: str | None = None  # .pt with its .json beside it; None: the shipped model in weights/
     device: str = "auto"  # auto | cpu | cuda[:N]
-    detect_every: int = 5  # run MTCNN on every Nth frame; the tracker carries boxes in between (moving them on)
+    detect_every: int = 8  # run MTCNN on every Nth frame; the tracker carries boxes in between (moving them on)
     detect_max_side: int = 640  # frames are downscaled to this longer side before detection (0: never)
-    min_face: int = 20  # smallest face to detect, in pixels of the original frame
+    min_face: int = 40  # smallest face to detect, in pixels of the original frame (20 finds smaller, slower)
     det_threshold: float = 0.9  # keep detections scoring at least this
     smoothing: float = 0.3  # EMA time constant in seconds; 0 turns smoothing off
-    tta: bool = True  # average the classifier over the crop and its mirror image
+    tta: bool = False  # also classify the mirror image and average (+0.7 pt PublicTest, half the classify speed)
     iou_match: float = 0.3  # tracker: minimum IoU to continue a face
     max_missed_s: float = 0.5  # tracker: forget a face not seen for this long
     write_video: bool = True

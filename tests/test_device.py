@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -43,3 +47,14 @@ def test_cpu_compute_keeps_batches_small_and_threads_deliberate():
     assert 1 <= c.detect_batch <= 16
     assert 1 <= c.classify_batch <= 128
     assert c.threads >= 1
+
+
+def test_openmp_threads_do_not_spin_unless_the_user_says_so():
+    """fer_video sets OMP_WAIT_POLICY=PASSIVE before torch loads (spinning threads starve the encoder)."""
+    code = "import fer_video, os, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ACTIVE"

@@ -8,13 +8,16 @@ import av
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import DEMO
 
 from fer_video import annotate_video
 from fer_video.data import FER2013_CLASSES
-from fer_video.demo import face_sprites, sprite_rects
-from fer_video.timeline import read_timeline, timeline_columns
-from fer_video.types import Settings
+from fer_video.demo import face_sprites, render_frame, sprite_rects
+from fer_video.detect import FaceDetector
+from fer_video.timeline import TimelineWriter, read_timeline, timeline_columns
+from fer_video.track import FaceTracker
+from fer_video.types import Detections, Frame, FrameResult, Settings
 
 N_FRAMES = int(DEMO["fps"] * DEMO["seconds"])  # 20
 FACE_FRAMES = int(N_FRAMES * DEMO["noface_from"])  # 15
@@ -162,3 +165,49 @@ def test_detect_every_n_frames_carries_boxes_between_detections(demo_video, fast
 def test_settings_default_is_usable():
     s = Settings()
     assert s.detect_every >= 1 and s.smoothing >= 0 and s.weights is None
+
+
+def test_video_dominant_emotion_counts_rows_and_breaks_ties_by_class_order(tmp_path):
+    classes = ["angry", "happy", "sad"]
+    writer = TimelineWriter(tmp_path / "t.csv", classes)
+    image = np.zeros((8, 8, 3), np.uint8)
+
+    def add(index: int, probs: list[list[float]]) -> None:
+        n = len(probs)
+        faces = Detections(np.tile([0, 0, 4, 4], (n, 1)), np.ones(n), np.arange(n))
+        p = np.array(probs, np.float32)
+        writer.add(FrameResult(Frame(index, index / 10, image), faces, p, p))
+
+    assert writer.dominant_emotion() is None
+    add(0, [[0.1, 0.2, 0.7], [0.1, 0.8, 0.1]])  # sad 1, happy 1: a tie goes to happy (listed before sad)
+    assert writer.dominant_emotion() == "happy"
+    add(1, [[0.1, 0.2, 0.7]])
+    assert writer.dominant_emotion() == "sad"
+
+
+def test_channels_last_mtcnn_finds_the_same_boxes():
+    """The CPU speed-up (MTCNN's nets in channels_last) must not move a box."""
+    sprites = face_sprites()
+    frames = [render_frame(i, 25.0, 640, 360, sprites, 2, True) for i in (0, 7)]
+    fast = FaceDetector(torch.device("cpu"), 40, 0.9, 640, channels_last=True).detect(frames)
+    plain = FaceDetector(torch.device("cpu"), 40, 0.9, 640, channels_last=False).detect(frames)
+    assert [len(d) for d in fast] == [len(d) for d in plain] == [2, 2]
+    for a, b in zip(fast, plain, strict=True):
+        np.testing.assert_allclose(a.xyxy, b.xyxy, atol=0.01)
+
+
+def test_tracker_carries_faces_until_the_next_detection_at_a_low_frame_rate():
+    """Detections 1 s apart (5 fps, every 5th frame): faces stay drawn in between and keep their ids;
+    a face missed by two detections in a row is forgotten."""
+    tracker = FaceTracker(max_missed_s=0.5)
+    two = Detections(np.array([[10, 10, 50, 50], [100, 10, 140, 50]]), np.array([0.99, 0.98]))
+    assert list(tracker.update(two, 0.0).face_id) == [0, 1]
+    for t in (0.2, 0.4, 0.6, 0.8):  # longer than max_missed_s after the detection
+        assert list(tracker.carry(t).face_id) == [0, 1]
+    assert list(tracker.update(two, 1.0).face_id) == [0, 1]  # same ids after a 1 s gap
+    assert list(tracker.update(two[np.array([0])], 2.0).face_id) == [0]  # face 1 missed once
+    assert list(tracker.carry(2.2).face_id) == [0]  # the missed face is not drawn
+    assert list(tracker.update(two, 3.0).face_id) == [0, 1]  # missed once (2 s ago < 2.5 intervals): kept
+    tracker.update(two[np.array([0])], 4.0)
+    tracker.update(two[np.array([0])], 5.0)
+    assert list(tracker.update(two, 6.0).face_id) == [0, 2]  # missed twice (3 s): a new id

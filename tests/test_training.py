@@ -155,3 +155,28 @@ def test_imagenet_init_needs_the_cached_file(tmp_path):
     load_imagenet_init(model, "3x3s1", cache_dir=tmp_path)
     torch.testing.assert_close(model.layer1[0].conv1.weight, ref.layer1[0].conv1.weight)
     torch.testing.assert_close(model.conv1.weight, ref.conv1.weight[:, :, 2:5, 2:5].sum(1, keepdim=True))
+
+
+def test_init_from_our_own_model_is_a_warm_restart(tiny_fer, tmp_path):
+    """--init PATH starts from an exported model (same classes): its weights, and the card records the lineage."""
+    common = ["--data", str(tiny_fer / "fer2013.csv"), "--batch-size", "16", "--threads", "1", "--limit", "32"]
+    first = tmp_path / "first"
+    assert main(["train", *common, "--epochs", "1", "--out", str(first), "--name", "first"]) == 0
+    from fer_video.train import init_from_model
+
+    model = build_model(7)
+    lineage = init_from_model(model, str(first / "model.pt"), FER2013_CLASSES, "3x3s1")
+    source, card = load_model(first / "model.pt")
+    torch.testing.assert_close(model.layer4[1].conv2.weight, source.layer4[1].conv2.weight)
+    assert lineage["name"] == "first" and lineage["sha256"] == card.sha256
+
+    second = tmp_path / "second"
+    args = ["train", *common, "--epochs", "1", "--out", str(second), "--init", str(first / "model.pt")]
+    assert main(args + ["--erasing", "0"]) == 0
+    _, card2 = load_model(second / "model.pt")
+    assert card2.training["initialised_from"]["name"] == "first"
+    assert card2.training["recipe"]["erasing"] == 0
+
+    # a model for other classes cannot seed this run: one clear error naming both class lists
+    with pytest.raises(WeightsError, match="classes"):
+        init_from_model(build_model(4), str(first / "model.pt"), parse_classes("angry,happy,sad,neutral"), "3x3s1")

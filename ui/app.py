@@ -42,6 +42,8 @@ from fer_video.timeline import read_timeline  # noqa: E402
 from fer_video.types import Frame, Progress, Settings, VideoInfo, VideoResult  # noqa: E402
 from fer_video.video import VideoReader  # noqa: E402
 
+DEFAULTS = Settings()  # the library's defaults, read-only: the UI starts from them
+
 log = logging.getLogger("fer_video.ui")
 
 PLOT_POINTS = 400  # time points per face sent to the browser (longer timelines are averaged into bins)
@@ -211,14 +213,14 @@ class FerVideoUI:
 
     def settings(
         self,
-        detect_every: float = 1,
-        smoothing: float = 0.3,
-        min_face: float = 20,
+        detect_every: float = DEFAULTS.detect_every,
+        smoothing: float = DEFAULTS.smoothing,
+        min_face: float = DEFAULTS.min_face,
         device: str | None = None,
         **extra: Any,
     ) -> Settings:
         device = device or self.config.device
-        every, min_face_px = int(detect_every or 1), int(min_face or 20)
+        every, min_face_px = int(detect_every or DEFAULTS.detect_every), int(min_face or DEFAULTS.min_face)
         if every < 1 or float(smoothing or 0) < 0 or min_face_px < 1:
             raise InputError("settings: detect every N must be >= 1, smoothing >= 0, minimum face size >= 1")
         return Settings(
@@ -307,9 +309,9 @@ class FerVideoUI:
     def annotate(
         self,
         video: str | Path | None,
-        detect_every: float = 1,
-        smoothing: float = 0.3,
-        min_face: float = 20,
+        detect_every: float = DEFAULTS.detect_every,
+        smoothing: float = DEFAULTS.smoothing,
+        min_face: float = DEFAULTS.min_face,
         device: str | None = None,
         *,
         progress: Callable[[Progress], None] | None = None,
@@ -355,9 +357,9 @@ class FerVideoUI:
     def batch(
         self,
         files: list[str | Path] | None,
-        detect_every: float = 1,
-        smoothing: float = 0.3,
-        min_face: float = 20,
+        detect_every: float = DEFAULTS.detect_every,
+        smoothing: float = DEFAULTS.smoothing,
+        min_face: float = DEFAULTS.min_face,
         device: str | None = None,
         *,
         progress: Callable[[int, int, str, Progress | None], None] | None = None,
@@ -557,15 +559,22 @@ def build_demo(app: FerVideoUI) -> gr.Blocks:
                             every = gr.Slider(
                                 1,
                                 10,
-                                value=1,
+                                value=DEFAULTS.detect_every,
                                 step=1,
                                 label="Detect faces every N frames",
                                 info="Higher is faster; the tracker carries boxes in between.",
                             )
                             smoothing = gr.Slider(
-                                0, 2, value=0.3, step=0.05, label="Smoothing (seconds)", info="0 turns smoothing off."
+                                0,
+                                2,
+                                value=DEFAULTS.smoothing,
+                                step=0.05,
+                                label="Smoothing (seconds)",
+                                info="0 turns smoothing off.",
                             )
-                            min_face = gr.Slider(12, 300, value=20, step=1, label="Minimum face size (pixels)")
+                            min_face = gr.Slider(
+                                12, 300, value=DEFAULTS.min_face, step=1, label="Minimum face size (pixels)"
+                            )
                             device = gr.Dropdown(
                                 devices, value=cfg.device if cfg.device in devices else "auto", label="Device"
                             )
@@ -687,9 +696,15 @@ def build_demo(app: FerVideoUI) -> gr.Blocks:
                             label="Videos", file_count="multiple", file_types=["video"], elem_id="batch-files"
                         )
                         with gr.Accordion("Settings", open=False):
-                            b_every = gr.Slider(1, 10, value=1, step=1, label="Detect faces every N frames")
-                            b_smoothing = gr.Slider(0, 2, value=0.3, step=0.05, label="Smoothing (seconds)")
-                            b_min_face = gr.Slider(12, 300, value=20, step=1, label="Minimum face size (pixels)")
+                            b_every = gr.Slider(
+                                1, 10, value=DEFAULTS.detect_every, step=1, label="Detect faces every N frames"
+                            )
+                            b_smoothing = gr.Slider(
+                                0, 2, value=DEFAULTS.smoothing, step=0.05, label="Smoothing (seconds)"
+                            )
+                            b_min_face = gr.Slider(
+                                12, 300, value=DEFAULTS.min_face, step=1, label="Minimum face size (pixels)"
+                            )
                             b_device = gr.Dropdown(
                                 devices, value=cfg.device if cfg.device in devices else "auto", label="Device"
                             )
