@@ -16,7 +16,8 @@ Runs:
   fer           (--compare-fer) the peer ``fer`` 25.10.3: ``FER(mtcnn=True)`` + ``Video.analyze`` with the
                 annotated video, its audio (include_audio) and its CSV, in its own venv (setup_fer_env.sh)
   exact         (--accuracy) detection on every full-size frame, min_face 20, flip TTA: the accuracy reference
-  long          (--long-factor N) fer-video defaults on the same clip N times longer: flat-memory check
+  long          (--long-factor N) fer-video defaults on the same clip N times longer: flat-memory check,
+                and the floor on that long clip (floor-long): the steady-state ratio without start-up costs
 
 Output: a table on stdout and JSON in benchmarks/out/ (``--save NAME`` also writes benchmarks/results/NAME.json).
 """
@@ -489,6 +490,11 @@ def main(argv: list[str] | None = None) -> int:
         r = run_child("fer-video", python, long_video, {}, f"long-x{args.long_factor}")
         r["video"] = str(long_video)
         record(r)
+        if not args.no_floor:  # the same long clip through the floor: a steady-state ratio
+            long_frames = probe(long_video)["frames"]
+            fl = run_floor_ffmpeg(long_video, d.crf, d.preset, long_frames, f"floor-long-x{args.long_factor}")
+            fl["video"] = str(long_video)
+            record(fl)
 
     ok = {r["name"]: r for r in runs if "error" not in r}
     floor = ok.get("floor") or ok.get("floor-pyav")
@@ -516,6 +522,10 @@ def main(argv: list[str] | None = None) -> int:
             headline["long_peak_rss_mb"] = long_run["peak_rss_mb"]
             headline["long_rss_growth"] = round(long_run["peak_rss_mb"] / default["peak_rss_mb"] - 1, 4)
             headline["long_fps"] = round(long_run["fps"], 3)
+            long_floor = next((r for n, r in ok.items() if n.startswith("floor-long")), None)
+            if long_floor:
+                headline["long_floor_fps"] = round(long_floor["fps"], 3)
+                headline["long_ratio_to_floor"] = round(long_run["fps"] / long_floor["fps"], 4)
     report = {
         "command": "python benchmarks/speed.py " + " ".join(argv),
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -29,7 +29,6 @@ from fer_video.detect import FaceDetector
 from fer_video.device import Compute, apply_threads, choose_compute
 from fer_video.draw import draw_faces
 from fer_video.errors import Cancelled, FerVideoError, OutputError
-from fer_video.memory import HeapTrimmer
 from fer_video.smooth import ProbabilitySmoother
 from fer_video.timeline import TimelineWriter, plot_timeline
 from fer_video.track import FaceTracker, SceneCutDetector
@@ -237,13 +236,11 @@ def annotate_video(
             # one chunk queued between stages keeps memory flat
             frames_in = Prefetch(_chunks(iter(reader), models.compute.detect_batch, timer))
             results_out = Background(write)
-            heap = HeapTrimmer()  # freed model buffers back to the OS: peak memory stays flat on long videos
             try:
                 for chunk in frames_in:
                     if cancel is not None and cancel.is_set():
                         raise Cancelled(f"{input_path.name}: cancelled")
                     results_out.submit(annotator.process(chunk))
-                    heap.tick()
                     done += len(chunk)
                     if progress is not None:
                         progress(
