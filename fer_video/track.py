@@ -64,7 +64,7 @@ class FaceTracker:
     seconds (0: boxes stay where they were last seen); matching also uses these predicted boxes.
     """
 
-    def __init__(self, iou_match: float = 0.3, max_missed_s: float = 0.5, predict_s: float = 0.25) -> None:
+    def __init__(self, iou_match: float = 0.1, max_missed_s: float = 0.5, predict_s: float = 0.25) -> None:
         self.iou_match = iou_match
         self.max_missed_s = max_missed_s
         self.predict_s = predict_s
