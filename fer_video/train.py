@@ -277,11 +277,13 @@ def run(args: argparse.Namespace, command: str = "") -> int:
         time.time() - t0,
     )
 
+    ckpt_path = out / "checkpoint.pt"
+    resuming = args.resume and ckpt_path.is_file()
     model = build_model(len(classes), channels=1, stem=args.stem)
     lineage: dict[str, Any] = {}
     if args.init == "imagenet":
         load_imagenet_init(model, args.stem)
-    elif args.init != "scratch" and not (args.resume and (out / "checkpoint.pt").is_file()):
+    elif args.init != "scratch" and not resuming:  # a resumed run's weights come from its checkpoint
         lineage = init_from_model(model, args.init, classes, args.stem)
     model = model.to(device, memory_format=torch.channels_last)
     criterion = nn.CrossEntropyLoss(
@@ -296,8 +298,7 @@ def run(args: argparse.Namespace, command: str = "") -> int:
     )
     g = torch.Generator().manual_seed(args.seed)
     start_epoch, history, best = 0, [], -1.0
-    ckpt_path = out / "checkpoint.pt"
-    if args.resume and ckpt_path.is_file():
+    if resuming:
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # our own file: holds RNG state
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
