@@ -2,6 +2,7 @@
 
     python benchmarks/micro.py detect [VIDEO] [--sides 480 640 960] [--min-faces 20 40]   # MTCNN CPU ms/frame
     python benchmarks/micro.py classify                                # ResNet18 ms of CPU per face crop
+    python benchmarks/micro.py cascade [VIDEO...] [--batches 1 2 4 8]  # MTCNN: facenet-pytorch vs fer_video.mtcnn
 
 ``time.process_time`` counts the CPU this process used, whatever share of the machine it got, so the
 numbers hold on a loaded machine (wall-clock ones do not). One torch thread: per-core cost.
@@ -80,17 +81,82 @@ def classify(n_crops: int = 32, repeat: int = 3) -> None:
     print("max |p - p_channels_last| =", float(np.abs(p - ref).max()))
 
 
+def _detection_frames(video: Path, every: int = 8, n: int = 24, side: int = 640) -> np.ndarray:
+    """``n`` frames ``every`` apart, downscaled to ``side`` px as the pipeline does before detection."""
+    import cv2
+
+    from fer_video.video import VideoReader
+
+    frames = []
+    with VideoReader(video) as r:
+        for f in r:
+            if f.index % every == 0:
+                s = min(1.0, side / max(f.image.shape[:2]))
+                size = (round(f.image.shape[1] * s), round(f.image.shape[0] * s))
+                frames.append(cv2.resize(f.image, size, interpolation=cv2.INTER_AREA) if s < 1 else f.image)
+            if len(frames) == n:
+                break
+    return np.stack(frames)
+
+
+def cascade(videos: list[Path], batches: list[int], min_size: int = 20) -> None:
+    """facenet-pytorch's ``MTCNN.detect`` vs ``fer_video.mtcnn.MTCNNCascade`` on the same frames: CPU ms per
+    frame (8 frames per call), the boxes' agreement, then the cascade's cost per frame by frames per call."""
+    from facenet_pytorch import MTCNN
+
+    from fer_video.mtcnn import MTCNNCascade
+    from fer_video.track import iou_matrix
+
+    cas = MTCNNCascade(torch.device("cpu"))
+    ref = MTCNN(keep_all=True, min_face_size=min_size, post_process=False)
+    for net in (ref.pnet, ref.rnet, ref.onet):
+        net.to(memory_format=torch.channels_last)  # as fer-video ran it before
+    for video in videos:
+        frames = _detection_frames(video)
+        with torch.inference_mode():
+            c = time.process_time()
+            theirs = [b for s in range(0, len(frames), 8) for b in ref.detect(frames[s : s + 8])[0]]
+            c_ref = time.process_time() - c
+            c = time.process_time()
+            ours = [b for s in range(0, len(frames), 8) for b in cas.detect(frames[s : s + 8], min_size)]
+            c_ours = time.process_time() - c
+        ious = []
+        for t, o in zip(theirs, ours, strict=True):
+            t = np.zeros((0, 4)) if t is None else np.asarray(t, np.float32)
+            if len(t) != len(o):
+                ious.append(0.0)
+            elif len(t):
+                ious.extend(iou_matrix(t, o[:, :4]).max(axis=1).tolist())
+        print(
+            f"{video.name} {frames.shape[2]}x{frames.shape[1]}: facenet-pytorch {c_ref / len(frames) * 1000:.1f}, "
+            f"fer_video.mtcnn {c_ours / len(frames) * 1000:.1f} CPU-ms/frame; {len(ious)} boxes, "
+            f"min IoU {min(ious, default=1.0):.4f}",
+            flush=True,
+        )
+        for b in batches:
+            cas.detect(frames[:b], min_size)
+            w, c = time.perf_counter(), time.process_time()
+            for s in range(0, len(frames), b):
+                cas.detect(frames[s : s + b], min_size)
+            w, c = time.perf_counter() - w, time.process_time() - c
+            per = 1000 / len(frames)
+            print(f"  {b} frames per call: {w * per:.1f} ms wall, {c * per:.1f} CPU-ms per frame")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=["detect", "classify"])
-    p.add_argument("video", nargs="?", default=str(ROOT / "benchmarks/out/videos/demo_1280x720_25fps_10s.mp4"))
+    p.add_argument("what", choices=["detect", "classify", "cascade"])
+    p.add_argument("video", nargs="*", default=[str(ROOT / "benchmarks/out/videos/demo_1280x720_25fps_10s.mp4")])
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4, 8], help="cascade: frames per call")
     p.add_argument("--sides", type=int, nargs="+", default=[480, 640, 960])
     p.add_argument("--min-faces", type=int, nargs="+", default=[20, 40])
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.what == "detect":
-        detect(Path(args.video), args.sides, args.min_faces)
+        detect(Path(args.video[0]), args.sides, args.min_faces)
+    elif args.what == "cascade":
+        cascade([Path(v) for v in args.video], args.batches)
     else:
         classify()
 

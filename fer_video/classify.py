@@ -49,10 +49,11 @@ class EmotionClassifier:
         """(N, size, size, channels) uint8 crops of ``image`` (RGB) following the card's crop rule."""
         size, h, w = self.card.input_size, image.shape[0], image.shape[1]
         out = np.empty((len(boxes), size, size, self.card.channels), dtype=np.uint8)
-        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if self.card.channels == 1 and len(boxes) else None
         for i, box in enumerate(boxes):
             l, t, r, b = crop_box(box, self.card.crop_margin, w, h)
-            src = grey[t:b, l:r] if grey is not None else image[t:b, l:r]
+            src = image[t:b, l:r]
+            if self.card.channels == 1:  # grey of the crop only, not of the whole frame
+                src = cv2.cvtColor(src, cv2.COLOR_RGB2GRAY)
             patch = cv2.resize(src, (size, size), interpolation=cv2.INTER_AREA if (r - l) > size else cv2.INTER_LINEAR)
             out[i] = patch.reshape(size, size, -1)
         return out

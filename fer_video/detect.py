@@ -1,4 +1,4 @@
-"""Face detection: facenet-pytorch's MTCNN over batches of RGB frames, on a downscaled copy of large frames."""
+"""Face detection: MTCNN (``fer_video.mtcnn``) over batches of RGB frames, on a downscaled copy of large frames."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import cv2
 import numpy as np
 import torch
 
+from fer_video.mtcnn import MTCNNCascade
 from fer_video.types import Detections
 
 log = logging.getLogger(__name__)
 
 
 class FaceDetector:
-    """MTCNN (weights ship inside the facenet-pytorch wheel; nothing is downloaded).
+    """MTCNN (facenet-pytorch's networks; their weights ship inside its wheel, nothing is downloaded).
 
     ``max_side``: frames whose longer side exceeds it are downscaled before detection (MTCNN's cost grows with
     the pixel count) and the boxes scaled back. ``min_face`` is in pixels of the original frame.
@@ -28,26 +29,11 @@ class FaceDetector:
         max_side: int = 640,
         channels_last: bool = True,
     ) -> None:
-        from facenet_pytorch import MTCNN
-
         self.device = device
-        self.channels_last = channels_last
         self.min_face = min_face
         self.threshold = threshold
         self.max_side = max_side
-        self._mtcnn_by_min: dict[int, object] = {}
-        self._mtcnn_cls = MTCNN
-
-    def _mtcnn(self, min_size: int):
-        if min_size not in self._mtcnn_by_min:
-            mtcnn = self._mtcnn_cls(keep_all=True, min_face_size=min_size, device=self.device, post_process=False)
-            if self.device.type == "cpu" and self.channels_last:
-                # PyTorch's CPU max-pool is several times faster on channels_last tensors: -35 % CPU per frame
-                # for the same boxes (benchmarks/micro.py detect, docs/performance.md)
-                for net in (mtcnn.pnet, mtcnn.rnet, mtcnn.onet):
-                    net.to(memory_format=torch.channels_last)
-            self._mtcnn_by_min[min_size] = mtcnn
-        return self._mtcnn_by_min[min_size]
+        self.cascade = MTCNNCascade(device, channels_last=channels_last and device.type == "cpu")
 
     def scale_for(self, width: int, height: int, max_side: int | None = None) -> float:
         max_side = self.max_side if max_side is None else max_side
@@ -81,14 +67,10 @@ class FaceDetector:
         min_size = max(12, int(round(min_face * scale)))
         if min(batch.shape[1:3]) < min_size:
             return [Detections.empty() for _ in images]
-        boxes, probs = self._mtcnn(min_size).detect(batch)
         out = []
-        for b, p in zip(boxes, probs, strict=True):
-            if b is None:
-                out.append(Detections.empty())
-                continue
-            b = np.asarray(b, dtype=np.float32).reshape(-1, 4) / scale
-            p = np.asarray(p, dtype=np.float32).reshape(-1)
+        for found in self.cascade.detect(batch, min_size):
+            found = found[np.argsort(-(found[:, 2] - found[:, 0]) * (found[:, 3] - found[:, 1]), kind="stable")]
+            b, p = found[:, :4] / scale, found[:, 4].copy()  # largest face first, as facenet-pytorch orders them
             b[:, [0, 2]] = b[:, [0, 2]].clip(0, w)
             b[:, [1, 3]] = b[:, [1, 3]].clip(0, h)
             keep = (p >= threshold) & (b[:, 2] - b[:, 0] >= 2) & (b[:, 3] - b[:, 1] >= 2)

@@ -19,6 +19,15 @@ class Compute:
     detect_batch: int  # frames per MTCNN call
     classify_batch: int  # face crops per ResNet forward pass
     threads: int = 1  # torch intra-op threads (CPU work of the models; decode/encode run in their own threads)
+    chunk_bytes: int = 64 << 20  # decoded RGB frames per chunk at most; up to 5 chunks are alive at once
+
+    def chunk_frames(self, detect_every: int, width: int, height: int) -> int:
+        """Frames decoded and processed together: enough for ``detect_batch`` detections per MTCNN call (MTCNN
+        costs less per frame in a batch), capped at ``chunk_bytes`` of RGB so large frames stream in small
+        chunks (memory stays flat and bounded whatever the size and length of the video)."""
+        wanted = self.detect_batch * max(1, detect_every)
+        cap = self.chunk_bytes // max(1, width * height * 3)
+        return max(1, min(wanted, cap))
 
 
 def cpu_cores() -> int:
@@ -49,10 +58,11 @@ def choose_compute(requested: str | None = "auto", cuda_available: bool | None =
     cores = cpu_cores()
     if device.type == "cuda":
         # the GPU does the maths; a couple of CPU threads feed it (crops, NMS bookkeeping)
-        return Compute(device, detect_batch=32, classify_batch=256, threads=min(cores, 4))
+        return Compute(device, detect_batch=32, classify_batch=256, threads=min(cores, 4), chunk_bytes=256 << 20)
     # every core for the models: decoding and encoding overlap with them in their own threads and mostly
-    # run while torch waits (measured in benchmarks/README.md)
-    return Compute(device, detect_batch=8, classify_batch=64, threads=cores)
+    # run while torch waits (docs/performance.md); MTCNN on 4 frames per call: 89 CPU-ms per 640x360 frame,
+    # 130 one at a time, 100 eight at a time
+    return Compute(device, detect_batch=4, classify_batch=64, threads=cores)
 
 
 def apply_threads(compute: Compute) -> None:

@@ -30,7 +30,7 @@ from fer_video.device import Compute, apply_threads, choose_compute
 from fer_video.draw import draw_faces
 from fer_video.errors import Cancelled, FerVideoError, OutputError
 from fer_video.smooth import ProbabilitySmoother
-from fer_video.timeline import TimelineWriter, plot_timeline
+from fer_video.timeline import TimelineWriter, plot_timeline, preload_plotting
 from fer_video.track import FaceTracker, SceneCutDetector
 from fer_video.types import Detections, Frame, FrameResult, Progress, Settings, VideoResult
 from fer_video.video import VideoReader, VideoWriter, mux_audio
@@ -203,6 +203,8 @@ def annotate_video(
     models = models or load_models(settings)
     name = name or input_path.stem
     prepare_output_folder(out_dir)
+    if settings.write_plot:
+        preload_plotting()
     final = output_paths(out_dir, name)
     temps = {k: _temp(p) for k, p in final.items()}
     video_only = out_dir / f".{name}.video.mp4.part"
@@ -234,7 +236,8 @@ def annotate_video(
 
             # three stages overlap: decoding (thread) -> models (here) -> CSV, drawing, encoding (thread);
             # one chunk queued between stages keeps memory flat
-            frames_in = Prefetch(_chunks(iter(reader), models.compute.detect_batch, timer))
+            chunk = models.compute.chunk_frames(settings.detect_every, info.width, info.height)
+            frames_in = Prefetch(_chunks(iter(reader), chunk, timer))
             results_out = Background(write)
             try:
                 for chunk in frames_in:

@@ -7,6 +7,7 @@ confidence``, then one column per class (smoothed probability), then ``raw_<clas
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,11 +124,24 @@ def read_timeline(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"face_id": "Int64", "emotion": "string"})
 
 
-def plot_timeline(csv_path: Path, png_path: Path, classes: list[str], max_faces: int = 8, title: str = "") -> None:
-    """Smoothed probabilities over time, one panel per face (the ``max_faces`` faces seen longest)."""
+def _import_pyplot() -> None:
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # files only, no window
+    import matplotlib.pyplot  # noqa: F401
+
+
+def preload_plotting() -> threading.Thread:
+    """Import matplotlib (0.6 s) in a background thread while the video is processed, so that
+    ``plot_timeline`` at the end finds it loaded instead of adding that time to every video's wall time."""
+    thread = threading.Thread(target=_import_pyplot, name="fer-video-import-matplotlib", daemon=True)
+    thread.start()
+    return thread
+
+
+def plot_timeline(csv_path: Path, png_path: Path, classes: list[str], max_faces: int = 8, title: str = "") -> None:
+    """Smoothed probabilities over time, one panel per face (the ``max_faces`` faces seen longest)."""
+    _import_pyplot()
     import matplotlib.pyplot as plt
 
     from fer_video.draw import COLOURS

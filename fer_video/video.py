@@ -15,6 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from fer_video.errors import InputError, OutputError
@@ -196,7 +197,10 @@ class VideoWriter:
         h, w = image.shape[:2]
         if (w, h) != (self.width, self.height):
             image = np.pad(image, ((0, self.height - h), (0, self.width - w), (0, 0)))
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        # RGB -> YUV 4:2:0 in OpenCV: the BT.601 limited-range maths libswscale applies by default, 6x faster
+        # (1.4 vs 9.5 CPU-ms per 720p frame; docs/performance.md)
+        yuv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2YUV_I420)
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         pts = max(int(round(time_s / _TIME_BASE)), self._last_pts + 1)
         frame.pts, frame.time_base = pts, _TIME_BASE
         self._last_pts = pts

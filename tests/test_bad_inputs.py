@@ -473,8 +473,10 @@ def test_frames_are_released_as_the_video_streams(tmp_path, clips, fast_settings
     decoded images are alive at any time (the one being decoded ahead, the one in the models, the one being
     drawn and encoded, and one queued between each: at most 5)."""
     src = small(clips / "sixty frames.mp4", width=64, height=64, seconds=6.0)
-    batch = 2  # small batches: 60 frames are 30 of them, so holding on to frames would show
-    models = dataclasses.replace(models, compute=dataclasses.replace(models.compute, detect_batch=batch))
+    compute = dataclasses.replace(models.compute, detect_batch=1)
+    batch = compute.chunk_frames(fast_settings.detect_every, 64, 64)  # small chunks, so holding on to frames would show
+    assert batch == fast_settings.detect_every
+    models = dataclasses.replace(models, compute=compute)
     alive: list = []
     real_iter = VideoReader.__iter__
 

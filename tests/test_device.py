@@ -58,3 +58,12 @@ def test_openmp_threads_do_not_spin_unless_the_user_says_so():
     env["OMP_WAIT_POLICY"] = "ACTIVE"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ACTIVE"
+
+
+def test_chunks_hold_several_detections_but_stay_small_for_large_frames():
+    cpu = choose_compute("cpu", cuda_available=False)
+    assert cpu.chunk_frames(8, 1280, 720) >= 16  # at least two detections per MTCNN call at 720p
+    assert cpu.chunk_frames(8, 1280, 720) * 1280 * 720 * 3 <= cpu.chunk_bytes
+    assert 1 <= cpu.chunk_frames(8, 3840, 2160) <= 3  # 4K: a few frames per chunk, never many
+    assert cpu.chunk_frames(1, 64, 64) == cpu.detect_batch  # detection on every frame: one MTCNN batch
+    assert cpu.chunk_frames(8, 100000, 100000) == 1

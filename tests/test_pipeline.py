@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import av
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -211,3 +212,38 @@ def test_tracker_carries_faces_until_the_next_detection_at_a_low_frame_rate():
     tracker.update(two[np.array([0])], 4.0)
     tracker.update(two[np.array([0])], 5.0)
     assert list(tracker.update(two, 6.0).face_id) == [0, 2]  # missed twice (3 s): a new id
+
+
+def test_scene_cut_detector_flags_a_hard_cut_and_not_motion():
+    """Moving faces over the same background are not cuts; a switch to another picture is, once."""
+    from skimage import data
+
+    from fer_video.track import SceneCutDetector
+
+    sprites = face_sprites()
+    clip = [render_frame(i, 25.0, 640, 360, sprites, 2, True) for i in range(0, 50, 5)]
+    other = np.ascontiguousarray(cv2.resize(data.coffee(), (640, 360)))
+    cuts = SceneCutDetector()
+    flags = [cuts.is_cut(f) for f in [*clip, other, other, clip[0]]]
+    assert flags == [False] * len(clip) + [True, False, True]
+
+
+@pytest.mark.parametrize("size", [(160, 96), (161, 95)])
+def test_written_video_keeps_the_colours_of_the_frames(tmp_path, size):
+    """RGB -> YUV 4:2:0 -> H.264 -> RGB: the decoded frames match what was drawn (odd sizes padded by one)."""
+    from skimage import data
+
+    from fer_video.video import VideoReader, VideoWriter
+
+    w, h = size
+    image = np.ascontiguousarray(cv2.resize(data.astronaut(), (w, h), interpolation=cv2.INTER_AREA))
+    writer = VideoWriter(tmp_path / "c.mp4", w, h, 10.0, crf=12)
+    for i in range(3):
+        writer.write(image, i / 10)
+    writer.close()
+    with VideoReader(tmp_path / "c.mp4") as reader:
+        frames = [f.image for f in reader]
+    assert len(frames) == 3
+    back = frames[1][:h, :w].astype(int)
+    assert np.abs(back - image).mean() < 4.0
+    assert np.abs(back.mean(axis=(0, 1)) - image.mean(axis=(0, 1))).max() < 2.0  # no colour cast

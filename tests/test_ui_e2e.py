@@ -152,12 +152,12 @@ def test_progress_bar_and_cancel_on_the_bundled_example(server, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(90_000)
     page.goto(url)
-    page.locator("#examples button").first.click()  # the synthetic example clip: 60 frames
+    page.locator("#examples button").first.click()  # the synthetic example clip: 120 frames
     page.locator("#video-in video").wait_for()
     before = set(app.jobs_dir.iterdir())  # the folders of earlier jobs (kept until they are old)
     page.locator("#annotate").click()
     # a real progress bar: frames done out of the total, with the time left
-    progress = page.get_by_text(re.compile(r"\d+/60 frames"))
+    progress = page.get_by_text(re.compile(r"\d+/120 frames"))
     progress.first.wait_for(timeout=240_000)
     assert page.get_by_text(re.compile(r"Annotating · about .* left")).count() >= 1
     page.locator("#cancel").click()

@@ -191,7 +191,7 @@ def make_example(folder: Path) -> Path:
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{uuid.uuid4().hex}.mp4"
-        make_demo_video(tmp, width=640, height=360, fps=15.0, seconds=4.0)
+        make_demo_video(tmp, width=640, height=360, fps=15.0, seconds=8.0)  # 120 frames: several chunks
         os.replace(tmp, path)
     return path
 
