@@ -60,8 +60,8 @@ def choose_compute(requested: str | None = "auto", cuda_available: bool | None =
         # the GPU does the maths; a couple of CPU threads feed it (crops, NMS bookkeeping)
         return Compute(device, detect_batch=32, classify_batch=256, threads=min(cores, 4), chunk_bytes=256 << 20)
     # every core for the models: decoding and encoding overlap with them in their own threads and mostly
-    # run while torch waits (docs/performance.md); MTCNN on 4 frames per call: 89 CPU-ms per 640x360 frame,
-    # 130 one at a time, 100 eight at a time
+    # run while torch waits (docs/performance.md); MTCNN on 4 frames per call: 61 CPU-ms per 640x360 frame,
+    # 76 one at a time, 74 eight at a time (benchmarks/micro.py cascade --threads 2)
     return Compute(device, detect_batch=4, classify_batch=64, threads=cores)
 
 

@@ -236,8 +236,8 @@ def annotate_video(
 
             # three stages overlap: decoding (thread) -> models (here) -> CSV, drawing, encoding (thread);
             # one chunk queued between stages keeps memory flat
-            chunk = models.compute.chunk_frames(settings.detect_every, info.width, info.height)
-            frames_in = Prefetch(_chunks(iter(reader), chunk, timer))
+            chunk_size = models.compute.chunk_frames(settings.detect_every, info.width, info.height)
+            frames_in = Prefetch(_chunks(iter(reader), chunk_size, timer))
             results_out = Background(write)
             try:
                 for chunk in frames_in:
