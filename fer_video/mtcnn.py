@@ -4,9 +4,9 @@ facenet-pytorch's own ``detect_face`` resamples with ``torch.nn.functional.inter
 adaptive average pool): once per pyramid scale on the whole batch and once per candidate box (about a hundred
 per frame before the second stage), a third or more of detection time in CPU profiles. Here the same averages
 come from one integral image per frame (``cv2.integral``) and four gathers for all boxes at once: the same
-windows, the same means, so the same boxes, for 10-26 % less detection CPU (docs/performance.md) (tests/test_mtcnn.py compares with facenet-pytorch's
-``MTCNN.detect``). The networks, thresholds, box regression and non-maximum suppression are facenet-pytorch's,
-called unchanged.
+windows, the same means, so the same boxes (tests/test_mtcnn.py compares with facenet-pytorch's
+``MTCNN.detect``), for 10-26 % less detection CPU (docs/performance.md). The networks, thresholds, box
+regression and non-maximum suppression are facenet-pytorch's, called unchanged.
 """
 
 from __future__ import annotations
@@ -59,6 +59,26 @@ class MTCNNCascade:
         y, ey, x, ex = pad(boxes, w, h)
         return self._net_input(area_resize_regions(sums, inds.numpy(), y - 1, ey, x - 1, ex, size, size))
 
+    def _refine(
+        self,
+        net: torch.nn.Module,
+        sums: np.ndarray,
+        boxes: torch.Tensor,
+        inds: torch.Tensor,
+        size: int,
+        threshold: float,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Score the candidates inside the frame with ``net`` on ``size`` px crops; keep those above ``threshold``:
+        their boxes (with the new score), image indices and box regression."""
+        h, w = sums.shape[1] - 1, sums.shape[2] - 1
+        boxes, inds = _inside(boxes, inds, w, h)
+        if not len(boxes):
+            return boxes, inds, torch.zeros((0, 4))
+        out = net(self._crops(sums, boxes, inds, size))  # R-Net: (regression, probs); O-Net: (.., landmarks, probs)
+        reg, score = out[0].float().cpu(), out[-1][:, 1].float().cpu()
+        keep = score > threshold
+        return torch.cat([boxes[keep, :4], score[keep, None]], dim=1), inds[keep], reg[keep]
+
     @torch.inference_mode()
     def detect(self, frames: np.ndarray, min_size: int) -> list[np.ndarray]:
         """Faces of at least ``min_size`` px in each of ``frames`` ((N, H, W, 3) uint8 RGB): (k, 5) arrays of
@@ -101,24 +121,14 @@ class MTCNNCascade:
         )
         boxes = rerec(boxes)
 
-        boxes, inds = _inside(boxes, inds, w, h)
-        if len(boxes):  # second stage: R-Net
-            reg, probs = self.rnet(self._crops(sums, boxes, inds, 24))
-            score = probs[:, 1].float().cpu()
-            keep = score > th[1]
-            boxes = torch.cat([boxes[keep, :4], score[keep, None]], dim=1)
-            inds, reg = inds[keep], reg.float().cpu()[keep]
+        boxes, inds, reg = self._refine(self.rnet, sums, boxes, inds, 24, th[1])  # second stage: R-Net
+        if len(boxes):
             pick = batched_nms(boxes[:, :4], boxes[:, 4], inds, 0.7)
             boxes, inds, reg = boxes[pick], inds[pick], reg[pick]
             boxes = rerec(bbreg(boxes, reg))
 
-        boxes, inds = _inside(boxes, inds, w, h)
-        if len(boxes):  # third stage: O-Net
-            reg, _landmarks, probs = self.onet(self._crops(sums, boxes, inds, 48))
-            score = probs[:, 1].float().cpu()
-            keep = score > th[2]
-            boxes = torch.cat([boxes[keep, :4], score[keep, None]], dim=1)
-            inds, reg = inds[keep], reg.float().cpu()[keep]
+        boxes, inds, reg = self._refine(self.onet, sums, boxes, inds, 48, th[2])  # third stage: O-Net
+        if len(boxes):
             boxes = bbreg(boxes, reg)
             pick = batched_nms_numpy(boxes[:, :4], boxes[:, 4], inds, 0.7, "Min")
             boxes, inds = boxes[pick], inds[pick]
