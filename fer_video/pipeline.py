@@ -48,11 +48,14 @@ OUTPUT_SUFFIXES = {
 
 
 def default_weights() -> Path:
-    """``$FER_VIDEO_WEIGHTS`` if set, else the shipped model in the project's ``weights/`` folder."""
+    """``$FER_VIDEO_WEIGHTS`` if set, else the shipped model: ``fer_video/weights/`` in an installed wheel, the
+    project's ``weights/`` folder in a source checkout (an editable install)."""
     env = os.environ.get("FER_VIDEO_WEIGHTS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "weights" / DEFAULT_MODEL
+    package = Path(__file__).resolve().parent
+    installed = package / "weights" / DEFAULT_MODEL
+    return installed if installed.is_file() else package.parent / "weights" / DEFAULT_MODEL
 
 
 @dataclass

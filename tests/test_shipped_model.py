@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 import tarfile
 
 import numpy as np
@@ -59,3 +62,25 @@ def test_publictest_accuracy_matches_the_card(shipped, tmp_path):
     # fp16 storage and CPU kernels may move a handful of images
     assert abs(result["accuracy_tta"] - card.metrics["accuracy_tta"]) < 0.003
     assert abs(result["accuracy"] - card.metrics["accuracy"]) < 0.003
+
+
+@pytest.mark.slow
+def test_a_wheel_install_carries_the_model(tmp_path):
+    """``pip install fer-video`` (not editable) must find the shipped model without the source tree."""
+    source, wheels, target = tmp_path / "source", tmp_path / "wheels", tmp_path / "site"
+    for name in ("fer_video", "weights"):  # a copy, so the build leaves nothing in the checkout
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, source], check=True)
+    (wheel,) = wheels.glob("fer_video-*.whl")
+    subprocess.run([*pip, "install", "--no-deps", "--target", target, wheel], check=True)
+    probe = "import fer_video.pipeline as p; print(p.__file__); print(p.default_weights())"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(target)}, capture_output=True, text=True
+    )
+    module, weights = out.stdout.split()
+    assert module.startswith(str(target))
+    assert weights == str(target / "fer_video" / "weights" / SHIPPED_WEIGHTS.name)
+    assert file_sha256(weights) == file_sha256(SHIPPED_WEIGHTS)
