@@ -117,8 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.get_args_parser(sub.add_parser("train", help="train the ResNet18 on FER2013"))
     evaluate.get_args_parser(sub.add_parser("evaluate", help="evaluate a model on FER2013 (PublicTest by default)"))
 
-    u = sub.add_parser("ui", help="start the Gradio app (http://127.0.0.1:7860)")
-    u.add_argument("ui_args", nargs=argparse.REMAINDER, help="options passed to ui/app.py (--host, --port, --share)")
+    # the app has its own parser (--host, --port, --share, limits; `fer-video ui --help`): main() hands it the rest
+    sub.add_parser(
+        "ui", help="start the Gradio app (http://127.0.0.1:7860); options: fer-video ui --help", add_help=False
+    )
     return parser
 
 
@@ -238,20 +240,24 @@ def _run(args: argparse.Namespace) -> int:
 
         return evaluate.run(args)
     if args.command == "ui":
-        import runpy
+        try:
+            import gradio  # noqa: F401
+        except ModuleNotFoundError:
+            raise FerVideoError("the web app needs Gradio 6: pip install 'fer-video[ui]'") from None
+        from fer_video.ui.app import main as ui_main  # ui/ in a checkout, fer_video/ui/ in a wheel
 
-        app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
-        if not app.is_file():
-            raise FerVideoError(f"{app}: the UI is not installed beside the package")
-        module = runpy.run_path(str(app))
-        return int(module["main"](args.ui_args) or 0)
+        return int(ui_main(args.ui_args) or 0)
     return _usage(f"unknown command {args.command!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)  # argparse exits with 2 on usage errors
+    args, rest = parser.parse_known_args(argv)  # argparse exits with 2 on usage errors
+    if args.command == "ui":
+        args.ui_args = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.argv = argv
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"

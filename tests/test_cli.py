@@ -59,3 +59,19 @@ def test_demo_command_makes_and_annotates_the_demo_clip(tiny_weights, tmp_path):
     assert main(["demo", "--out", str(out), *_common(tiny_weights)]) == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == ["demo.mp4", "demo.summary.json", "demo.timeline.csv", "demo.timeline.png"]
+
+
+def test_ui_command_hands_its_options_to_the_app(monkeypatch):
+    import fer_video.ui.app as app  # ui/ in this checkout (the editable install maps it), fer_video/ui/ in a wheel
+
+    seen = []
+    monkeypatch.setattr(app, "main", lambda argv: seen.append(argv) or 0)
+    assert main(["ui", "--port", "7999", "--no-example"]) == 0
+    assert seen == [["--port", "7999", "--no-example"]]
+
+
+def test_ui_command_without_gradio_says_what_to_install(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio now raises ModuleNotFoundError
+    assert main(["ui"]) == 1
+    err = capsys.readouterr().err
+    assert "pip install 'fer-video[ui]'" in err and "Traceback" not in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -65,10 +66,10 @@ def test_publictest_accuracy_matches_the_card(shipped, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_wheel_install_carries_the_model(tmp_path):
-    """``pip install fer-video`` (not editable) must find the shipped model without the source tree."""
+def test_a_wheel_install_carries_the_model_and_the_app(tmp_path):
+    """``pip install fer-video`` (not editable) must find the shipped model and the web app without the source tree."""
     source, wheels, target = tmp_path / "source", tmp_path / "wheels", tmp_path / "site"
-    for name in ("fer_video", "weights"):  # a copy, so the build leaves nothing in the checkout
+    for name in ("fer_video", "weights", "ui"):  # a copy, so the build leaves nothing in the checkout
         shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
@@ -76,11 +77,15 @@ def test_a_wheel_install_carries_the_model(tmp_path):
     subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, source], check=True)
     (wheel,) = wheels.glob("fer_video-*.whl")
     subprocess.run([*pip, "install", "--no-deps", "--target", target, wheel], check=True)
-    probe = "import fer_video.pipeline as p; print(p.__file__); print(p.default_weights())"
-    out = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(target)}, capture_output=True, text=True
+    probe = (
+        "import sys, fer_video.pipeline as p, fer_video.ui.app as a;"
+        "print(p.__file__, p.default_weights(), a.__file__, a.ROOT in map(__import__('pathlib').Path, sys.path))"
     )
-    module, weights = out.stdout.split()
-    assert module.startswith(str(target))
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PYTHONPATH": str(target)}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    module, weights, app, app_touched_sys_path = out.stdout.split()
+    assert module.startswith(str(target)) and app == str(target / "fer_video" / "ui" / "app.py")
+    assert app_touched_sys_path == "False"  # fer_video/ on sys.path would shadow the stdlib (fer_video/types.py)
     assert weights == str(target / "fer_video" / "weights" / SHIPPED_WEIGHTS.name)
     assert file_sha256(weights) == file_sha256(SHIPPED_WEIGHTS)

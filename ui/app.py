@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `python ui/app.py` and `gradio ui/app.py` from a checkout
+# `python ui/app.py` and `gradio ui/app.py` from a checkout; an installed wheel has this file as fer_video/ui/app.py
+if (ROOT / "fer_video").is_dir() and str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import gradio as gr  # noqa: E402
