@@ -105,9 +105,9 @@ def write_batch_csv(rows: list[BatchRow], path: Path) -> None:
     tmp = path.with_name(f".{path.name}.part")
     try:
         # file names that are not valid UTF-8 (undecodable bytes) are written backslash-escaped
-        pd.DataFrame([asdict(r) for r in rows], columns=BATCH_COLUMNS).to_csv(
-            tmp, index=False, encoding="utf-8", errors="backslashreplace"
-        )
+        table = pd.DataFrame([asdict(r) for r in rows], columns=BATCH_COLUMNS)
+        table = table.astype({"frames": "Int64", "faces": "Int64"})  # counts stay integers beside failed rows
+        table.to_csv(tmp, index=False, encoding="utf-8", errors="backslashreplace")
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -149,6 +149,7 @@ def run_batch(
             except Cancelled:
                 raise
             except FerVideoError as exc:
+                log.debug("%s failed", path, exc_info=True)  # the traceback with --debug
                 row = BatchRow(str(path), "failed", str(exc), seconds=round(time.perf_counter() - t, 2))
             except Exception as exc:  # one bad file never stops the batch; the reason stays one line
                 log.debug("unexpected failure on %s", path, exc_info=True)

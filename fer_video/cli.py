@@ -149,8 +149,10 @@ def _annotate(inputs: list[Path], out: Path, args: argparse.Namespace, batch_csv
     from fer_video.pipeline import load_models
 
     settings = _settings(args)
-    if settings.detect_every < 1 or settings.smoothing < 0 or not 0 <= settings.det_threshold <= 1:
-        raise SystemExit(_usage("--detect-every must be >= 1, --smoothing >= 0, --threshold in [0, 1]"))
+    wrong = settings.problems()
+    if wrong:
+        flag = {"det_threshold": "threshold"}
+        return _usage("; ".join(f"--{flag.get(n, n).replace('_', '-')} {why}" for n, why in wrong))
     models = load_models(settings)
     files_bar = tqdm(total=len(inputs), unit="video", disable=args.quiet or len(inputs) < 2, position=0)
     frame_bar: list = [None]
@@ -227,8 +229,10 @@ def _run(args: argparse.Namespace) -> int:
         return _annotate(inputs, Path(args.out), args, batch_csv=several)
     if args.command == "demo":
         from fer_video.demo import make_demo_video
+        from fer_video.pipeline import prepare_output_folder
 
         out = Path(args.out)
+        prepare_output_folder(out)  # a clear error before the clip is made
         clip = make_demo_video(out / "demo.mp4")
         return _annotate([clip], out, args, batch_csv=False)
     if args.command == "train":

@@ -116,13 +116,58 @@ def _load_csv(path: Path, split: str, classes: tuple[str, ...]) -> FaceDataset:
         raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected emotion,pixels,Usage")
     if "Usage" in frame.columns:
         frame = frame[frame["Usage"] == _SPLITS[split][1]]
-    names = [FER2013_CLASSES[i] for i in frame["emotion"].astype(int)]
+    emotion = _check_labels(path, frame["emotion"])
+    names = [FER2013_CLASSES[i] for i in emotion]
     keep = np.array([n in classes for n in names], dtype=bool)
-    frame = frame[keep]
+    frame, emotion = frame[keep], emotion[keep]
     if frame.empty:
         raise DataError(f"{path}: no rows for split {split!r} and classes {', '.join(classes)}")
-    pixels = np.stack([np.asarray(p.split(), dtype=np.uint8) for p in frame["pixels"]])
-    if pixels.shape[1] != IMAGE_SIZE * IMAGE_SIZE:
-        raise DataError(f"{path}: each 'pixels' cell must hold {IMAGE_SIZE * IMAGE_SIZE} values")
-    labels = np.asarray([classes.index(FER2013_CLASSES[i]) for i in frame["emotion"].astype(int)], dtype=np.int64)
+    pixels = np.stack(_parse_pixels(path, frame["pixels"]))
+    labels = np.asarray([classes.index(FER2013_CLASSES[i]) for i in emotion], dtype=np.int64)
     return FaceDataset(pixels.reshape(-1, IMAGE_SIZE, IMAGE_SIZE), labels, classes, str(path))
+
+
+def _line(index: int) -> int:
+    """The CSV line of a row of ``pd.read_csv``'s default index: line 1 is the header."""
+    return int(index) + 2
+
+
+def _not_a_byte(values: list[str]) -> str:
+    for v in values:
+        try:
+            if 0 <= int(v) <= 255:
+                continue
+        except ValueError:
+            pass
+        return v
+    return "?"
+
+
+def _check_labels(path: Path, emotion: pd.Series) -> np.ndarray:
+    """The ``emotion`` column as int64, or a DataError naming the first row that is not a label 0-6."""
+    values = pd.to_numeric(emotion, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        bad = ~((values >= 0) & (values < len(FER2013_CLASSES)) & (values == np.floor(values)))
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise DataError(
+            f"{path}: line {_line(emotion.index[first])}: emotion {emotion.iloc[first]} is not a FER2013 label "
+            f"(0-{len(FER2013_CLASSES) - 1})"
+        )
+    return values.astype(np.int64)
+
+
+def _parse_pixels(path: Path, cells: pd.Series) -> list[np.ndarray]:
+    """Each ``pixels`` cell as IMAGE_SIZE**2 uint8 values, or a DataError naming the first bad row."""
+    size = IMAGE_SIZE * IMAGE_SIZE
+    rows = []
+    for index, cell in zip(cells.index, cells.fillna("").astype(str), strict=True):
+        values = cell.split()
+        if len(values) != size:
+            raise DataError(f"{path}: line {_line(index)}: 'pixels' has {len(values)} values, expected {size}")
+        try:
+            rows.append(np.asarray(values, dtype=np.uint8))
+        except (ValueError, OverflowError):
+            wrong = _not_a_byte(values)
+            raise DataError(f"{path}: line {_line(index)}: 'pixels' holds {wrong!r}, not an integer 0-255") from None
+    return rows

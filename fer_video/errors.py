@@ -7,6 +7,10 @@ class FerVideoError(Exception):
     """Base class: an expected failure with a message fit to show a user as it is."""
 
 
+class SettingsError(FerVideoError):
+    """A setting is out of range (``Settings.check``); the CLI reports it as a usage error."""
+
+
 class InputError(FerVideoError):
     """The input video cannot be used (missing, not a video, corrupt, no video stream, zero frames)."""
 

@@ -14,6 +14,7 @@ import torch
 
 from fer_video.data import load_dataset
 from fer_video.device import resolve_device
+from fer_video.errors import OutputError
 from fer_video.metrics import confusion, save_confusion, summarize
 from fer_video.model import load_model
 from fer_video.train import Batches, predict
@@ -40,6 +41,11 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
 def evaluate_weights(
     weights: str | Path, data: str | Path, split: str = "test", device: str = "auto", out: str | Path | None = None
 ) -> dict[str, Any]:
+    from fer_video.pipeline import os_error_reason, prepare_output_folder
+
+    if out:
+        out = Path(out)
+        prepare_output_folder(out)  # one clear error before the model and the data are loaded
     dev = resolve_device(device)
     model, card = load_model(weights, dev)
     model = model.to(memory_format=torch.channels_last)
@@ -70,12 +76,13 @@ def evaluate_weights(
         "device": str(dev),
     }
     if out:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        save_confusion(
-            cm, card.classes, out / "confusion.png", f"{card.name} on {split}: acc+TTA {tta['accuracy']:.4f}"
-        )
-        (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+        try:
+            save_confusion(
+                cm, card.classes, out / "confusion.png", f"{card.name} on {split}: acc+TTA {tta['accuracy']:.4f}"
+            )
+            (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot write the evaluation outputs ({os_error_reason(exc)})") from None
     return result
 
 

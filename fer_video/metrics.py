@@ -15,15 +15,21 @@ def confusion(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.nda
 
 
 def summarize(labels: np.ndarray, preds: np.ndarray, classes: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """accuracy, macro-F1 and per-class precision/recall/F1/support."""
+    """accuracy, macro-F1 and per-class precision/recall/F1/support.
+
+    macro-F1 is the mean F1 over the classes present in ``labels`` or ``preds`` (scikit-learn's convention), not
+    over all of ``classes``: a class absent from both (e.g. a 4-class folder evaluated with the 7-class model)
+    would add an F1 of 0 that says nothing about the model. With every class present it is the plain mean.
+    """
     cm = confusion(labels, preds, len(classes)).astype(np.float64)
     tp = np.diag(cm)
     precision = np.divide(tp, cm.sum(0), out=np.zeros_like(tp), where=cm.sum(0) > 0)
     recall = np.divide(tp, cm.sum(1), out=np.zeros_like(tp), where=cm.sum(1) > 0)
     f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=(precision + recall) > 0)
+    present = (cm.sum(0) + cm.sum(1)) > 0
     return {
         "accuracy": float(tp.sum() / max(cm.sum(), 1)),
-        "macro_f1": float(f1.mean()),
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
         "per_class": {
             c: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for c, p, r, f, s in zip(classes, precision, recall, f1, cm.sum(1), strict=True)

@@ -69,6 +69,7 @@ class Models:
 
 
 def load_models(settings: Settings) -> Models:
+    settings.check()
     try:
         compute = choose_compute(settings.device)
     except ValueError as exc:
@@ -200,6 +201,7 @@ def annotate_video(
     subclasses with one-line messages; ``Cancelled`` when ``cancel`` is set during the run.
     """
     settings = settings or Settings()
+    settings.check()
     input_path = Path(input_path)
     out_dir = Path(out_dir)
     t_start = time.perf_counter()
@@ -219,7 +221,15 @@ def annotate_video(
             classes = models.classifier.classes
             timeline = TimelineWriter(temps["csv"], classes)
             writer = (
-                VideoWriter(video_only, info.width, info.height, info.fps, settings.crf, settings.preset)
+                VideoWriter(
+                    video_only,
+                    info.width,
+                    info.height,
+                    info.fps,
+                    settings.crf,
+                    settings.preset,
+                    info.sample_aspect_ratio,
+                )
                 if settings.write_video
                 else None
             )
@@ -340,7 +350,11 @@ def _summary(
             "fps": round(timeline.frames / max(seconds, 1e-9), 3),
             "stage_seconds": {k: round(v, 3) for k, v in timer.seconds.items()},
         },
-        "outputs": {k: p.name for k, p in final.items() if k != "plot" or settings.write_plot},
+        "outputs": {
+            k: p.name
+            for k, p in final.items()
+            if (k != "plot" or settings.write_plot) and (k != "video" or settings.write_video)
+        },
     }
 
 

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from fer_video.errors import SettingsError
+
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 
 
 @dataclass(frozen=True)
@@ -23,6 +40,8 @@ class VideoInfo:
     codec: str
     has_audio: bool
     audio_codec: str | None = None
+    # width:height of one pixel of the upright frame (4/3: anamorphic, shown wider than stored); 1 when square
+    sample_aspect_ratio: Fraction = Fraction(1, 1)
 
 
 @dataclass
@@ -91,6 +110,31 @@ class Settings:
     write_plot: bool = True
     crf: int = 23  # H.264 quality (lower is better)
     preset: str = "veryfast"  # x264 speed preset
+
+    def problems(self) -> list[tuple[str, str]]:
+        """``(field, what is wrong)`` for every setting out of range; empty when all are usable."""
+
+        def number(x: Any, low: float, high: float = math.inf) -> bool:
+            return isinstance(x, (int, float)) and math.isfinite(x) and low <= x <= high
+
+        rules = [
+            ("detect_every", number(self.detect_every, 1) and int(self.detect_every) == self.detect_every, ">= 1"),
+            ("detect_max_side", number(self.detect_max_side, 0), ">= 0 (0: never downscale)"),
+            ("min_face", number(self.min_face, 1), ">= 1 pixel"),
+            ("det_threshold", number(self.det_threshold, 0, 1), "in [0, 1]"),
+            ("smoothing", number(self.smoothing, 0), "a number of seconds >= 0 (0: off)"),
+            ("iou_match", number(self.iou_match, 0, 1), "in [0, 1]"),
+            ("max_missed_s", number(self.max_missed_s, 0), ">= 0 seconds"),
+            ("crf", number(self.crf, 0, 51), "in [0, 51]"),
+            ("preset", self.preset in X264_PRESETS, "one of " + ", ".join(X264_PRESETS)),
+        ]
+        return [(name, f"must be {rule}, not {getattr(self, name)!r}") for name, ok, rule in rules if not ok]
+
+    def check(self) -> None:
+        """Raise ``SettingsError`` naming every setting out of range."""
+        wrong = self.problems()
+        if wrong:
+            raise SettingsError("; ".join(f"{name} {why}" for name, why in wrong))
 
 
 @dataclass

@@ -8,6 +8,7 @@ survives) and ``mux_audio`` copies the source's audio track into it.
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import re
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 #: audio codecs that browsers play inside MP4; anything else is re-encoded to AAC
 BROWSER_AUDIO = {"aac", "mp3", "opus", "flac"}
 _TIME_BASE = Fraction(1, 90000)
+#: demuxers that may hold one picture or an animation: a single frame is a still image, several are a video
+_ANIMATED_IMAGES = {"gif", "apng"}
 
 
 def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
@@ -58,6 +61,10 @@ class VideoReader:
             self._container.close()
             raise InputError(f"{self.path.name}: no video stream")
         self._stream = self._container.streams.video[0]
+        fmt = self._container.format.name
+        if fmt == "image2" or fmt.endswith("_pipe"):  # FFmpeg's demuxers of single pictures
+            self._container.close()
+            raise InputError(f"{self.path.name}: a still image ({_image_kind(fmt, self._stream)}), not a video")
         self._stream.thread_type = "AUTO"
         if threads:
             self._stream.codec_context.thread_count = threads
@@ -71,12 +78,33 @@ class VideoReader:
         except (av.FFmpegError, ValueError) as exc:
             self.close()
             raise InputError(f"{self.path.name}: cannot decode video ({_reason(exc)})") from None
+        if fmt in _ANIMATED_IMAGES and not self._has_more_frames():
+            self.close()
+            raise InputError(f"{self.path.name}: a still image ({_image_kind(fmt, self._stream)}), not a video")
         self.info = self._probe(self._first)
+
+    def _has_more_frames(self) -> bool:
+        """Whether a second frame follows the first (decoded ahead and put back in the stream of frames)."""
+        try:
+            second = next(self._frames)
+        except StopIteration:
+            return False
+        except (av.FFmpegError, ValueError) as exc:
+            self._frames = _raising(exc)  # something follows, if broken: the iteration reports it (truncated)
+            return True
+        self._frames = itertools.chain([second], self._frames)
+        return True
 
     def _probe(self, first: av.VideoFrame) -> VideoInfo:
         s = self._stream
         rotation = int(round(first.rotation or 0)) % 360
         w, h = (first.height, first.width) if rotation in (90, 270) else (first.width, first.height)
+        # the container's pixel aspect ratio (MP4 'pasp', MKV display size) before the codec's, as FFmpeg does;
+        # unset (0 or None) means square; turned with the frame
+        sar = Fraction(s.sample_aspect_ratio or s.codec_context.sample_aspect_ratio or 1)
+        sar = sar if sar > 0 else Fraction(1)
+        if rotation in (90, 270):
+            sar = 1 / sar
         rate = s.average_rate or s.guessed_rate or s.base_rate
         fps = float(rate) if rate else 0.0
         duration = (
@@ -97,6 +125,7 @@ class VideoReader:
             codec=s.codec_context.name,
             has_audio=bool(audio),
             audio_codec=audio[0].codec_context.name if audio else None,
+            sample_aspect_ratio=sar,
         )
 
     def _decode(self) -> Iterator[av.VideoFrame]:
@@ -154,6 +183,19 @@ class VideoReader:
         self.close()
 
 
+def _raising(exc: BaseException) -> Iterator[av.VideoFrame]:
+    raise exc
+    yield  # a generator
+
+
+def _image_kind(fmt: str, stream: av.video.stream.VideoStream) -> str:
+    """'png', 'jpeg', 'gif'...: the picture format, from the demuxer's name (png_pipe) or the codec's (mjpeg)."""
+    if fmt.endswith("_pipe"):
+        return fmt.removesuffix("_pipe")
+    codec = stream.codec_context.name
+    return {"mjpeg": "jpeg", "apng": "png"}.get(codec, codec)
+
+
 def _reason(exc: BaseException) -> str:
     """A short reason for ``exc``: FFmpeg's own text without the ``[Errno N]`` prefix and the quoted file name
     (the caller names the file)."""
@@ -167,13 +209,21 @@ def _reason(exc: BaseException) -> str:
 
 class VideoWriter:
     """H.264 (yuv420p) MP4 writer. Odd sizes are padded by one black pixel (H.264 4:2:0 needs even sizes);
-    each frame keeps its presentation time, so variable frame rates survive.
+    each frame keeps its presentation time, so variable frame rates survive. ``sample_aspect_ratio`` (the
+    input's, for anamorphic video) is written in the H.264 stream and the MP4, so players show the input's shape.
 
     Write failures of the file system (disk full, permission denied) raise ``OSError`` with its errno, for
     the caller to report against its own input; other FFmpeg failures raise ``OutputError``."""
 
     def __init__(
-        self, path: str | Path, width: int, height: int, fps: float, crf: int = 23, preset: str = "veryfast"
+        self,
+        path: str | Path,
+        width: int,
+        height: int,
+        fps: float,
+        crf: int = 23,
+        preset: str = "veryfast",
+        sample_aspect_ratio: Fraction = Fraction(1),
     ) -> None:
         self.path = Path(path)
         self.width, self.height = width + width % 2, height + height % 2
@@ -187,6 +237,8 @@ class VideoWriter:
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.width, self._stream.height = self.width, self.height
         self._stream.pix_fmt = "yuv420p"
+        if sample_aspect_ratio != 1:  # square pixels stay unset, as before
+            self._stream.codec_context.sample_aspect_ratio = Fraction(sample_aspect_ratio)
         self._stream.time_base = _TIME_BASE
         self._stream.codec_context.time_base = _TIME_BASE
         self._stream.options = {"crf": str(crf), "preset": preset}

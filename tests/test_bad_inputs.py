@@ -27,6 +27,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import imageio_ffmpeg
 import numpy as np
 import pandas as pd
@@ -197,6 +198,8 @@ UNUSABLE = {
     "zero frames": ("blank.avi", _zero_frames, "no video frames could be decoded"),
     "video track without samples": ("nosamples.mp4", _no_samples_mp4, "no video stream"),
     "missing": ("gone.mp4", _missing, "no such file"),
+    "png renamed .mp4": ("photo.mp4", lambda p, g: _picture(p, g, ".png"), "a still image (png), not a video"),
+    "jpeg renamed .mp4": ("snap.mp4", lambda p, g: _picture(p, g, ".jpg"), "a still image (jpeg), not a video"),
 }
 
 
@@ -994,6 +997,82 @@ def test_usage_errors_exit_2(tmp_path, tiny_weights, capsys):
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 2
-    with pytest.raises(SystemExit) as exc:
-        cli(capsys, tiny_weights, str(tmp_path / "clip.mp4"), "--detect-every", "0")
-    assert exc.value.code == 2
+    code, _, err = cli(capsys, tiny_weights, str(tmp_path / "clip.mp4"), "--detect-every", "0")
+    assert code == 2 and error_lines(err) == ["fer-video: error: --detect-every must be >= 1, not 0"]
+
+
+# ------------------------------------------------------------ still images and anamorphic (non-square) pixels
+
+
+def _picture(path: Path, good: Path, ext: str) -> Path:
+    """A still picture (PNG, JPEG: UNUSABLE above) of the good clip's first frame, named ``path`` (.mp4)."""
+    image = video_props(good)["images"][0]
+    ok, data = cv2.imencode(ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    assert ok
+    path.write_bytes(data.tobytes())
+    return path
+
+
+@pytest.mark.parametrize("frames", [1, 5])
+def test_gif_still_image_refused_animation_read(frames, tmp_path):
+    """A GIF of one frame is a picture (refused, whatever its extension); an animated GIF is read as a video."""
+    gif = tmp_path / "anim.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-frames:v", frames, "-f", "gif", gif)
+    if frames == 1:
+        with pytest.raises(InputError, match=r"^anim\.mp4: a still image \(gif\), not a video$"):
+            VideoReader(gif)
+    else:
+        with VideoReader(gif) as reader:
+            assert len(list(reader)) == frames and reader.truncated_at is None
+
+
+def _anamorphic(src: Path, folder: Path, rotation: int) -> Path:
+    """``src`` with 4:3 pixels (shown 4/3 wider than stored); for 90/270 stored turned, with rotation metadata."""
+    if not rotation:
+        out = folder / "anamorphic.mp4"
+        ffmpeg("-i", src, "-vf", "setsar=4/3", "-c:v", "libx264", "-crf", "12", "-c:a", "copy", out)
+        return out
+    stored = folder / "stored.mp4"  # turned a quarter: the stored pixels are 3:4
+    ffmpeg("-i", src, "-vf", f"{ROTATIONS[rotation]},setsar=3/4", "-c:v", "libx264", "-crf", "12", stored)
+    out = folder / f"anamorphic {rotation}.mp4"
+    ffmpeg("-display_rotation", rotation, "-i", stored, "-c", "copy", out)
+    return out
+
+
+def _sar(path: Path) -> Fraction | None:
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        return v.sample_aspect_ratio or v.codec_context.sample_aspect_ratio
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_anamorphic_reader_and_writer_keep_the_pixel_shape(rotation, tmp_path, good_clip):
+    src = _anamorphic(good_clip, tmp_path, rotation)
+    assert _sar(src) == (Fraction(3, 4) if rotation else Fraction(4, 3))  # as stored
+    with VideoReader(src) as reader:
+        info = reader.info
+        assert (info.width, info.height, info.rotation) == (160, 120, rotation)
+        assert info.sample_aspect_ratio == Fraction(4, 3)  # of the upright frame
+        writer = VideoWriter(tmp_path / "w.mp4", info.width, info.height, info.fps, 23, "ultrafast", Fraction(4, 3))
+        for frame in reader:
+            assert frame.image.shape == (120, 160, 3)  # frames are not resampled
+            writer.write(frame.image, frame.time_s)
+        writer.close()
+    assert _sar(tmp_path / "w.mp4") == Fraction(4, 3) and video_props(tmp_path / "w.mp4")["size"] == (160, 120)
+    with VideoReader(good_clip) as reader:
+        assert reader.info.sample_aspect_ratio == 1
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_anamorphic_annotated_output_keeps_the_displayed_shape(rotation, tmp_path, upright, fast_settings, models):
+    """4:3 pixels in, 4:3 pixels out (with the audio muxed in), at the stored size of the upright frame;
+    square pixels stay square (1:1 or unset)."""
+    src, ref_out = upright
+    ana = _anamorphic(src, tmp_path, rotation)
+    r = annotate_video(ana, tmp_path / "out", fast_settings, models=models)
+    assert (r.info.width, r.info.height, r.info.sample_aspect_ratio) == (160, 120, Fraction(4, 3))
+    assert_complete(tmp_path / "out", ana.stem)
+    props = video_props(r.outputs["video"])
+    assert props["size"] == (160, 120) and props["rotation"] == 0 and props["audio"] == ["aac"]
+    assert _sar(r.outputs["video"]) == Fraction(4, 3)
+    assert _sar(output_paths(ref_out, "upright")["video"]) in (None, 0, 1)

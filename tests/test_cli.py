@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from fer_video.batch import BATCH_COLUMNS
 from fer_video.cli import main
@@ -20,6 +23,8 @@ def test_single_file_writes_outputs_and_exits_0(demo_video, tiny_weights, tmp_pa
     assert main(["annotate", str(demo_video), "--out", str(out), *_common(tiny_weights)]) == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == ["two faces.summary.json", "two faces.timeline.csv", "two faces.timeline.png"]
+    summary = json.loads((out / "two faces.summary.json").read_text())
+    assert sorted(summary["outputs"].values()) == names  # --no-video: no video listed
 
 
 def test_folder_batch_goes_on_past_a_broken_file_and_resumes(make_video, tiny_weights, tmp_path, capsys):
@@ -37,6 +42,7 @@ def test_folder_batch_goes_on_past_a_broken_file_and_resumes(make_video, tiny_we
     assert list(batch.columns) == BATCH_COLUMNS
     assert [p.rsplit("/", 1)[-1] for p in batch["input"]] == ["a.mp4", "broken.mp4", "c.mov"]
     assert list(batch["status"]) == ["ok", "failed", "ok"]
+    assert list(batch["frames"])[0].isdigit() and list(batch["faces"]) == ["2", "", "1"]  # integers beside a failure
     assert batch.loc[1, "reason"].startswith("broken.mp4: ") and "\n" not in batch.loc[1, "reason"]
     assert (out / "a.timeline.csv").is_file() and (out / "c.summary.json").is_file()
     assert not (out / "broken.timeline.csv").exists()
@@ -75,3 +81,39 @@ def test_ui_command_without_gradio_says_what_to_install(monkeypatch, capsys):
     assert main(["ui"]) == 1
     err = capsys.readouterr().err
     assert "pip install 'fer-video[ui]'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "option, value, says",
+    [
+        ("--smoothing", "nan", "--smoothing must be a number of seconds >= 0"),
+        ("--detect-every", "0", "--detect-every must be >= 1"),
+        ("--detect-max-side", "-1", "--detect-max-side must be >= 0"),
+        ("--min-face", "0", "--min-face must be >= 1"),
+        ("--threshold", "1.5", "--threshold must be in [0, 1]"),
+        ("--crf", "99", "--crf must be in [0, 51]"),
+        ("--preset", "bogus", "--preset must be one of ultrafast"),
+    ],
+)
+def test_out_of_range_settings_are_usage_errors_before_any_work(option, value, says, demo_video, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["annotate", str(demo_video), "--out", str(out), option, value]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_demo_into_a_file_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    assert main(["demo", "--out", str(tmp_path / "afile")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"fer-video: error: {tmp_path / 'afile'}: output folder is a file\n"
+
+
+def test_debug_logs_the_traceback_of_a_failed_file(tmp_path, tiny_weights, caplog):
+    caplog.set_level(logging.DEBUG)  # what --debug sets up outside pytest (which owns the root logger here)
+    bad = tmp_path / "broken.mp4"
+    bad.write_text("not a video")
+    assert main(["--debug", "annotate", str(bad), "--out", str(tmp_path / "out"), *_common(tiny_weights)]) == 1
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert "broken.mp4" in record.getMessage() and record.exc_info[0].__name__ == "InputError"

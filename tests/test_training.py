@@ -180,3 +180,83 @@ def test_init_from_our_own_model_is_a_warm_restart(tiny_fer, tmp_path):
     # a model for other classes cannot seed this run: one clear error naming both class lists
     with pytest.raises(WeightsError, match="classes"):
         init_from_model(build_model(4), str(first / "model.pt"), parse_classes("angry,happy,sad,neutral"), "3x3s1")
+
+
+def _write_csv(path, rows):
+    """A Kaggle-style CSV from (emotion, pixels) pairs, all PublicTest; ``pixels`` None -> a valid random face."""
+    rng = np.random.default_rng(1)
+    cells = [
+        {
+            "emotion": emotion,
+            "pixels": " ".join(map(str, rng.integers(0, 256, 48 * 48))) if pixels is None else pixels,
+            "Usage": "PublicTest",
+        }
+        for emotion, pixels in rows
+    ]
+    pd.DataFrame(cells).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("bad", [9, -1, 7])
+def test_csv_out_of_range_label_names_file_line_and_value(tmp_path, bad):
+    """emotion 9 used to raise IndexError, -1 silently became 'neutral' (FER2013_CLASSES[-1])."""
+    csv = _write_csv(tmp_path / "labels.csv", [(3, None), (bad, None), (0, None)])
+    with pytest.raises(DataError) as info:
+        load_dataset(csv, "test")
+    message = str(info.value)
+    assert "labels.csv" in message and "line 3" in message and str(bad) in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "pixels, expected", [("1 2 3", "3 values"), ("x " * 2304, "not"), (" ".join(["300"] * 2304), "0-255")]
+)
+def test_csv_bad_pixels_row_names_its_line(tmp_path, pixels, expected):
+    """A short row used to crash np.stack with 'all input arrays must have the same shape'."""
+    csv = _write_csv(tmp_path / "pixels.csv", [(3, None), (0, None), (6, pixels), (2, "1 2")])
+    with pytest.raises(DataError, match=f"pixels.csv: line 4: .*{expected}"):
+        load_dataset(csv, "test")
+
+
+def test_evaluate_bad_csv_is_one_line_through_the_cli(tmp_path, tiny_weights, capsys):
+    csv = _write_csv(tmp_path / "bad.csv", [(3, None), (3, "1 2 3")])
+    assert main(["evaluate", "--weights", str(tiny_weights), "--data", str(csv), "--device", "cpu"]) != 0
+    err = capsys.readouterr().err
+    assert "fer-video: error:" in err and "line 3" in err and "3 values" in err and "Traceback" not in err
+
+
+def test_evaluate_out_is_a_file_fails_before_any_work(tmp_path, capsys):
+    """--out naming a file used to raise FileExistsError, and only after the whole evaluation ran."""
+    (tmp_path / "taken").write_text("not a folder")
+    args = ["evaluate", "--weights", str(tmp_path / "missing.pt"), "--data", str(tmp_path / "missing.csv")]
+    assert main(args + ["--out", str(tmp_path / "taken")]) != 0
+    err = capsys.readouterr().err.strip()
+    # the output folder is checked first: neither the (missing) weights nor the (missing) data are looked at
+    assert err.startswith("fer-video: error:") and "taken" in err and "is a file" in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1
+
+
+def test_macro_f1_averages_over_the_classes_present():
+    from fer_video.metrics import summarize
+
+    classes = list(FER2013_CLASSES)
+    rng = np.random.default_rng(0)
+
+    def old_macro_f1(labels, preds):
+        cm = np.zeros((7, 7))
+        np.add.at(cm, (labels, preds), 1)
+        tp = np.diag(cm)
+        p, r = tp / np.maximum(cm.sum(0), 1), tp / np.maximum(cm.sum(1), 1)
+        return np.where(p + r > 0, 2 * p * r / np.where(p + r > 0, p + r, 1), 0).mean()
+
+    # all 7 classes occur: the same figure as before (the shipped model card's macro-F1 must not move)
+    labels, preds = rng.integers(0, 7, 500), rng.integers(0, 7, 500)
+    assert summarize(labels, preds, classes)["macro_f1"] == pytest.approx(old_macro_f1(labels, preds), abs=1e-12)
+
+    # 4 classes in the data, one more predicted: the mean over those 5, not over all 7
+    labels = np.array([0, 0, 3, 3, 4, 4, 6, 6])
+    preds = np.array([0, 3, 3, 3, 4, 2, 6, 6])
+    per_class = summarize(labels, preds, classes)["per_class"]
+    f1 = {c: per_class[c]["f1"] for c in ("angry", "happy", "sad", "neutral", "fear")}
+    assert f1["fear"] == 0 and f1["neutral"] == 1
+    macro = summarize(labels, preds, classes)["macro_f1"]
+    assert macro == pytest.approx(sum(f1.values()) / 5) and macro > old_macro_f1(labels, preds)

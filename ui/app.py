@@ -221,17 +221,16 @@ class FerVideoUI:
         **extra: Any,
     ) -> Settings:
         device = device or self.config.device
-        every, min_face_px = int(detect_every or DEFAULTS.detect_every), int(min_face or DEFAULTS.min_face)
-        if every < 1 or float(smoothing or 0) < 0 or min_face_px < 1:
-            raise InputError("settings: detect every N must be >= 1, smoothing >= 0, minimum face size >= 1")
-        return Settings(
+        settings = Settings(
             weights=self.config.weights,
             device=device,
-            detect_every=every,
+            detect_every=int(detect_every or DEFAULTS.detect_every),
             smoothing=float(smoothing or 0),
-            min_face=min_face_px,
+            min_face=int(min_face or DEFAULTS.min_face),
             **extra,
         )
+        settings.check()  # SettingsError: shown in the browser like any other FerVideoError
+        return settings
 
     def models(self, settings: Settings) -> Models:
         """Loaded once per (weights, device) and shared by every job and webcam session."""
@@ -871,6 +870,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     global demo
     app = FerVideoUI(config_from_args(args))
+    try:  # load the models now: a missing or broken --weights stops the start-up, not every job
+        app.models(app.settings())
+    except FerVideoError as exc:
+        raise SystemExit(f"fer-video ui: error: {exc}") from None
     demo = launch(app, args.host, args.port, args.share, block=False)
     _serve_forever(demo)
     return 0
