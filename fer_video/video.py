@@ -62,9 +62,10 @@ class VideoReader:
             raise InputError(f"{self.path.name}: no video stream")
         self._stream = self._container.streams.video[0]
         fmt = self._container.format.name
+        still = f"{self.path.name}: a still image ({_image_kind(fmt, self._stream)}), not a video"
         if fmt == "image2" or fmt.endswith("_pipe"):  # FFmpeg's demuxers of single pictures
             self._container.close()
-            raise InputError(f"{self.path.name}: a still image ({_image_kind(fmt, self._stream)}), not a video")
+            raise InputError(still)
         self._stream.thread_type = "AUTO"
         if threads:
             self._stream.codec_context.thread_count = threads
@@ -78,9 +79,9 @@ class VideoReader:
         except (av.FFmpegError, ValueError) as exc:
             self.close()
             raise InputError(f"{self.path.name}: cannot decode video ({_reason(exc)})") from None
-        if fmt in _ANIMATED_IMAGES and not self._has_more_frames():
+        if fmt in _ANIMATED_IMAGES and not self._has_more_frames():  # a GIF or APNG of one frame
             self.close()
-            raise InputError(f"{self.path.name}: a still image ({_image_kind(fmt, self._stream)}), not a video")
+            raise InputError(still)
         self.info = self._probe(self._first)
 
     def _has_more_frames(self) -> bool:
