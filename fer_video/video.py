@@ -62,10 +62,9 @@ class VideoReader:
             raise InputError(f"{self.path.name}: no video stream")
         self._stream = self._container.streams.video[0]
         fmt = self._container.format.name
-        still = f"{self.path.name}: a still image ({_image_kind(fmt, self._stream)}), not a video"
         if fmt == "image2" or fmt.endswith("_pipe"):  # FFmpeg's demuxers of single pictures
             self._container.close()
-            raise InputError(still)
+            raise _still_image(self.path, fmt, self._stream)
         self._stream.thread_type = "AUTO"
         if threads:
             self._stream.codec_context.thread_count = threads
@@ -81,7 +80,7 @@ class VideoReader:
             raise InputError(f"{self.path.name}: cannot decode video ({_reason(exc)})") from None
         if fmt in _ANIMATED_IMAGES and not self._has_more_frames():  # a GIF or APNG of one frame
             self.close()
-            raise InputError(still)
+            raise _still_image(self.path, fmt, self._stream)
         self.info = self._probe(self._first)
 
     def _has_more_frames(self) -> bool:
@@ -187,6 +186,11 @@ class VideoReader:
 def _raising(exc: BaseException) -> Iterator[av.VideoFrame]:
     raise exc
     yield  # a generator
+
+
+def _still_image(path: Path, fmt: str, stream: av.video.stream.VideoStream) -> InputError:
+    """The error for a picture given as a video (both of VideoReader's checks raise it)."""
+    return InputError(f"{path.name}: a still image ({_image_kind(fmt, stream)}), not a video")
 
 
 def _image_kind(fmt: str, stream: av.video.stream.VideoStream) -> str:
