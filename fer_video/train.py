@@ -3,11 +3,13 @@
 Shape follows torchvision's reference script: ``get_args_parser()``, ``train_one_epoch()``, ``evaluate()``,
 checkpoints with optimizer and scheduler state, ``--resume``. The dataset lives in memory as one uint8
 tensor and augmentation runs on whole batches (affine warp, flip, brightness/contrast, random erasing).
+``--teacher`` adds knowledge distillation from fer-video models (soft targets computed once per run).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -26,7 +28,7 @@ from torch import nn
 
 from fer_video.data import FaceDataset, load_dataset, parse_classes
 from fer_video.device import resolve_device
-from fer_video.errors import WeightsError
+from fer_video.errors import SettingsError, WeightsError
 from fer_video.metrics import confusion, save_confusion, summarize
 from fer_video.model import ModelCard, build_model, export_model, load_imagenet_init, load_model
 
@@ -59,6 +61,17 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
         "PATH: a fer-video model (.pt with its .json) to continue from, e.g. a warm restart of a finished run",
     )
     p.add_argument("--erasing", type=float, default=0.5, help="probability of random erasing per image")
+    p.add_argument(
+        "--teacher",
+        default=None,
+        metavar="PATH[,PATH...]",
+        help="distil from these fer-video models: their mean flip-averaged soft predictions on the training "
+        "images (computed once, cached in the run folder) join the labels as targets",
+    )
+    p.add_argument(
+        "--distill-weight", type=float, default=0.5, help="with --teacher: share of the distillation term in the loss"
+    )
+    p.add_argument("--distill-temperature", type=float, default=2.0, help="with --teacher: softmax temperature")
     p.add_argument("--out", default="runs/fer2013_resnet18", help="run folder: checkpoints, logs, plots, model")
     p.add_argument("--name", default=None, help="model name in the exported card (default: run folder name)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
@@ -92,10 +105,11 @@ class Batches:
         return cls(torch.from_numpy(images).unsqueeze(1).contiguous(), torch.from_numpy(labels))
 
     def shuffled(self, batch_size: int, generator: torch.Generator):
+        """Batches of (images, labels, indices into this set) in a random order."""
         order = torch.randperm(len(self.labels), generator=generator)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            yield self.images[idx], self.labels[idx]
+            yield self.images[idx], self.labels[idx], idx
 
     def ordered(self, batch_size: int):
         for start in range(0, len(self.labels), batch_size):
@@ -156,10 +170,11 @@ def train_one_epoch(
     device: torch.device,
     g: torch.Generator,
     erasing: float = 0.5,
+    distill: Distillation | None = None,
 ) -> dict[str, float]:
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
-    for images, labels in data.shuffled(batch_size, g):
+    for images, labels, idx in data.shuffled(batch_size, g):
         if len(labels) < 2:  # BatchNorm cannot train on one sample
             continue
         x = augment(images.float() / 255.0, g, erasing)
@@ -167,6 +182,8 @@ def train_one_epoch(
         y = labels.to(device)
         logits = model(x)
         loss = criterion(logits, y)
+        if distill is not None:
+            loss = (1 - distill.weight) * loss + distill.weight * distill.loss(logits, idx)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -219,6 +236,68 @@ def init_from_model(model: nn.Module, path: str, classes: tuple[str, ...], stem:
     model.load_state_dict(source.state_dict())
     log.info("initialised from %s (%s, PublicTest+TTA %s)", path, card.name, card.metrics.get("accuracy_tta"))
     return {"file": str(path), "name": card.name, "sha256": card.sha256, "training": card.training}
+
+
+@dataclass
+class Distillation:
+    """Soft targets from teacher models, one probability row per training image (at ``temperature``)."""
+
+    targets: torch.Tensor  # (N, classes) float32, rows sum to 1, in the order of the training Batches
+    weight: float
+    temperature: float
+
+    def loss(self, logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Hinton et al.'s term: KL(teacher || student) of the softened distributions, scaled by T^2."""
+        t = self.temperature
+        student = F.log_softmax(logits / t, 1)
+        return F.kl_div(student, self.targets[idx].to(logits.device), reduction="batchmean") * t * t
+
+
+@torch.inference_mode()
+def teacher_targets(
+    paths: list[str], data: Batches, classes: tuple[str, ...], temperature: float, device: torch.device, cache: Path
+) -> tuple[torch.Tensor, list[dict[str, Any]]]:
+    """The teachers' mean softened probabilities on ``data`` (plain and mirrored image averaged), and who they are.
+
+    Computed once and kept in ``cache``: a resumed run reuses them while teachers, temperature and images match.
+    """
+    teachers, models = [], []
+    for path in paths:
+        model, card = load_model(path, device)
+        if tuple(card.classes) != tuple(classes) or card.channels != 1 or card.input_size != data.images.shape[-1]:
+            raise WeightsError(
+                f"{path}: --teacher model has classes {','.join(card.classes)}, {card.channels} channel(s), "
+                f"{card.input_size} px; this run needs {','.join(classes)}, 1 channel, {data.images.shape[-1]} px"
+            )
+        models.append((model.to(memory_format=torch.channels_last), card))
+        teachers.append(
+            {
+                "file": str(path),
+                "name": card.name,
+                "sha256": card.sha256,
+                "accuracy_tta": card.metrics.get("accuracy_tta"),
+            }
+        )
+    images = hashlib.sha1(data.images.numpy().tobytes()).hexdigest()  # the same images in the same order
+    key = json.dumps({"teachers": [t["sha256"] for t in teachers], "temperature": temperature, "images": images})
+    if cache.is_file():
+        saved = torch.load(cache, map_location="cpu", weights_only=True)
+        if saved.get("key") == key and saved["targets"].shape == (len(data.labels), len(classes)):
+            log.info("teacher targets from %s", cache)
+            return saved["targets"], teachers
+    t0 = time.time()
+    total = torch.zeros(len(data.labels), len(classes))
+    for model, card in models:
+        start = 0
+        for images, _ in data.ordered(256):
+            x = ((images.float() / 255.0 - card.mean[0]) / card.std[0]).to(device, memory_format=torch.channels_last)
+            p = F.softmax(model(x) / temperature, 1) + F.softmax(model(torch.flip(x, dims=[3])) / temperature, 1)
+            total[start : start + len(p)] += p.cpu() / 2
+            start += len(p)
+    targets = total / len(models)
+    _atomic_save({"key": key, "targets": targets}, cache)
+    log.info("teacher targets from %d model(s) at T=%g (%.0fs)", len(models), temperature, time.time() - t0)
+    return targets, teachers
 
 
 def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
@@ -296,6 +375,13 @@ def run(args: argparse.Namespace, command: str = "") -> int:
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps, pct_start=0.15
     )
+    distill, teachers = None, []
+    if args.teacher:
+        if not 0 < args.distill_weight <= 1 or args.distill_temperature <= 0:
+            raise SettingsError("--distill-weight must be in (0, 1] and --distill-temperature > 0")
+        paths = [p for p in args.teacher.split(",") if p]
+        targets, teachers = teacher_targets(paths, train, classes, args.distill_temperature, device, out / "teacher.pt")
+        distill = Distillation(targets, args.distill_weight, args.distill_temperature)
     g = torch.Generator().manual_seed(args.seed)
     start_epoch, history, best = 0, [], -1.0
     if resuming:
@@ -329,7 +415,9 @@ def run(args: argparse.Namespace, command: str = "") -> int:
     stop = args.epochs if not args.epochs_this_run else min(args.epochs, start_epoch + args.epochs_this_run)
     for epoch in range(start_epoch, stop):
         t = time.time()
-        stats = train_one_epoch(model, criterion, optimizer, scheduler, train, args.batch_size, device, g, args.erasing)
+        stats = train_one_epoch(
+            model, criterion, optimizer, scheduler, train, args.batch_size, device, g, args.erasing, distill
+        )
         train_s = time.time() - t
         metrics = evaluate(model, val, classes, device)
         row = {
@@ -371,6 +459,7 @@ def run(args: argparse.Namespace, command: str = "") -> int:
                     "train_seconds": round(sum(h["epoch_s"] for h in history)),
                     "recipe": {k: v for k, v in vars(args).items() if k not in {"data", "out"}},
                     **({"initialised_from": lineage} if lineage else {}),
+                    **({"distilled_from": teachers} if teachers else {}),
                 },
                 metrics={"split": "PublicTest", **{k: v for k, v in metrics.items()}},
             )

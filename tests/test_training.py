@@ -12,7 +12,7 @@ import torch
 
 from fer_video.cli import main
 from fer_video.data import FER2013_CLASSES, load_dataset, parse_classes
-from fer_video.errors import DataError, WeightsError
+from fer_video.errors import DataError, SettingsError, WeightsError
 from fer_video.model import build_model, load_imagenet_init, load_model
 
 
@@ -260,3 +260,45 @@ def test_macro_f1_averages_over_the_classes_present():
     assert f1["fear"] == 0 and f1["neutral"] == 1
     macro = summarize(labels, preds, classes)["macro_f1"]
     assert macro == pytest.approx(sum(f1.values()) / 5) and macro > old_macro_f1(labels, preds)
+
+
+def test_distillation_term_is_zero_when_the_student_matches_the_teacher():
+    from fer_video.train import Distillation
+
+    teacher_logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 3.0, 0.0]])
+    kd = Distillation(torch.softmax(teacher_logits / 2.0, 1), weight=0.5, temperature=2.0)
+    idx = torch.tensor([1, 0])
+    assert kd.loss(teacher_logits[idx], idx).item() == pytest.approx(0.0, abs=1e-6)
+    # a student that disagrees pays for it, and more the further it is
+    near, far = teacher_logits[idx] * 0.5, teacher_logits[idx].flip(1)
+    assert 0 < kd.loss(near, idx).item() < kd.loss(far, idx).item()
+
+
+def test_train_with_teachers_records_them_and_caches_their_targets(tiny_fer, tmp_path, caplog):
+    """--teacher: the card names the teachers; their soft targets are computed once and reused on --resume."""
+    common = ["--data", str(tiny_fer / "fer2013.csv"), "--batch-size", "16", "--threads", "1", "--limit", "32"]
+    teacher = tmp_path / "teacher"
+    assert main(["train", *common, "--epochs", "1", "--out", str(teacher), "--name", "teacher"]) == 0
+    student = tmp_path / "student"
+    args = ["train", *common, "--epochs", "2", "--out", str(student), "--teacher", str(teacher / "model.pt")]
+    assert main(args + ["--epochs-this-run", "1", "--distill-temperature", "3"]) == 0
+    cached = torch.load(student / "teacher.pt", weights_only=True)["targets"]
+    assert cached.shape == (32, 7)
+    torch.testing.assert_close(cached.sum(1), torch.ones(32))
+    assert cached.max() < 0.99  # softened at T=3, not one-hot labels
+
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        assert main(args + ["--resume", "--distill-temperature", "3"]) == 0
+    assert any("teacher targets from " + str(student / "teacher.pt") in r.getMessage() for r in caplog.records)
+    _, card = load_model(student / "model.pt")
+    _, teacher_card = load_model(teacher / "model.pt")
+    assert card.training["distilled_from"][0]["sha256"] == teacher_card.sha256
+    assert card.training["recipe"]["distill_temperature"] == 3
+
+    # a teacher for other classes, or a weight outside (0, 1]: one clear error each, nothing trained
+    other = ["--debug", "train", *common, "--epochs", "1", "--out", str(tmp_path / "other")]
+    with pytest.raises(WeightsError, match="--teacher model has classes"):
+        main([*other, "--classes", "angry,happy,sad,neutral", "--teacher", str(teacher / "model.pt")])
+    with pytest.raises(SettingsError, match="--distill-weight"):
+        main([*other, "--teacher", str(teacher / "model.pt"), "--distill-weight", "0"])
