@@ -52,7 +52,7 @@ def evaluate_weights(
     ds = load_dataset(data, split, tuple(card.classes))
     batches = Batches.from_dataset(ds)
     t = time.perf_counter()
-    probs, probs_tta = predict(model, batches, dev)
+    probs, probs_tta = predict(model, batches, dev, mean=card.mean[0], std=card.std[0])
     seconds = time.perf_counter() - t
     labels = batches.labels.numpy()
     plain, tta = summarize(labels, probs.argmax(1), card.classes), summarize(labels, probs_tta.argmax(1), card.classes)

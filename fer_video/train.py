@@ -116,8 +116,8 @@ class Batches:
             yield self.images[start : start + batch_size], self.labels[start : start + batch_size]
 
 
-def normalize(images_u8: torch.Tensor) -> torch.Tensor:
-    return (images_u8.float() / 255.0 - MEAN) / STD
+def normalize(images_u8: torch.Tensor, mean: float = MEAN, std: float = STD) -> torch.Tensor:
+    return (images_u8.float() / 255.0 - mean) / std
 
 
 def augment(x: torch.Tensor, g: torch.Generator, erasing: float = 0.5) -> torch.Tensor:
@@ -196,15 +196,22 @@ def train_one_epoch(
 
 @torch.inference_mode()
 def predict(
-    model: nn.Module, data: Batches, device: torch.device, batch_size: int = 256
+    model: nn.Module,
+    data: Batches,
+    device: torch.device,
+    batch_size: int = 256,
+    *,
+    temperature: float = 1.0,
+    mean: float = MEAN,
+    std: float = STD,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Softmax probabilities without and with horizontal-flip test-time augmentation."""
+    """Softmax probabilities (of logits / ``temperature``) without and with horizontal-flip test-time augmentation."""
     model.eval()
     plain, tta = [], []
     for images, _ in data.ordered(batch_size):
-        x = normalize(images).to(device, memory_format=torch.channels_last)
-        p = F.softmax(model(x), 1)
-        pf = F.softmax(model(torch.flip(x, dims=[3])), 1)
+        x = normalize(images, mean, std).to(device, memory_format=torch.channels_last)
+        p = F.softmax(model(x) / temperature, 1)
+        pf = F.softmax(model(torch.flip(x, dims=[3])) / temperature, 1)
         plain.append(p.cpu())
         tta.append(((p + pf) / 2).cpu())
     return torch.cat(plain).numpy(), torch.cat(tta).numpy()
@@ -253,7 +260,6 @@ class Distillation:
         return F.kl_div(student, self.targets[idx].to(logits.device), reduction="batchmean") * t * t
 
 
-@torch.inference_mode()
 def teacher_targets(
     paths: list[str], data: Batches, classes: tuple[str, ...], temperature: float, device: torch.device, cache: Path
 ) -> tuple[torch.Tensor, list[dict[str, Any]]]:
@@ -286,15 +292,11 @@ def teacher_targets(
             log.info("teacher targets from %s", cache)
             return saved["targets"], teachers
     t0 = time.time()
-    total = torch.zeros(len(data.labels), len(classes))
-    for model, card in models:
-        start = 0
-        for images, _ in data.ordered(256):
-            x = ((images.float() / 255.0 - card.mean[0]) / card.std[0]).to(device, memory_format=torch.channels_last)
-            p = F.softmax(model(x) / temperature, 1) + F.softmax(model(torch.flip(x, dims=[3])) / temperature, 1)
-            total[start : start + len(p)] += p.cpu() / 2
-            start += len(p)
-    targets = total / len(models)
+    flip_averaged = [
+        predict(model, data, device, temperature=temperature, mean=card.mean[0], std=card.std[0])[1]
+        for model, card in models
+    ]
+    targets = torch.from_numpy(np.mean(flip_averaged, axis=0))
     _atomic_save({"key": key, "targets": targets}, cache)
     log.info("teacher targets from %d model(s) at T=%g (%.0fs)", len(models), temperature, time.time() - t0)
     return targets, teachers
