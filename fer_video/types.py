@@ -103,7 +103,7 @@ class Settings:
     min_face: int = 40  # smallest face to detect, in pixels of the original frame (20 finds smaller, slower)
     det_threshold: float = 0.9  # keep detections scoring at least this
     smoothing: float = 0.3  # EMA time constant in seconds; 0 turns smoothing off
-    tta: bool = False  # also classify the mirror image and average (+0.6 pt PublicTest, half the classify speed)
+    tta: bool = False  # also classify the mirror image and average (+1.3 pt PublicTest, half the classify speed)
     iou_match: float = 0.1  # tracker: minimum IoU to continue a face (crowd clip: 0.3 -> 33 ids, 0.1 -> 16)
     max_missed_s: float = 0.5  # tracker: forget a face not seen for this long
     write_video: bool = True

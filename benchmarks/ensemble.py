@@ -1,0 +1,53 @@
+"""PublicTest accuracy of fer-video models alone and of every ensemble of them (mean flip-TTA probabilities).
+
+    .venv/bin/python benchmarks/ensemble.py --data /work/data A.pt B.pt [C.pt ...]
+
+Used to choose distillation teachers (``fer-video train --teacher``): an ensemble that beats its best member
+is worth distilling into one model. PublicTest only: PrivateTest is kept back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fer_video.data import load_dataset
+from fer_video.model import load_model
+from fer_video.train import Batches, predict
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("weights", nargs="+", help="model .pt files (each with its .json beside it)")
+    p.add_argument("--data", required=True, help="FER2013 folder (with test/) or fer2013.csv")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    probs: dict[str, np.ndarray] = {}
+    labels = classes = None
+    for w in args.weights:
+        model, card = load_model(w, "cpu")
+        if classes is None:
+            classes = card.classes
+            batches = Batches.from_dataset(load_dataset(args.data, "test", tuple(classes)))
+            labels = batches.labels.numpy()
+        elif card.classes != classes:
+            raise SystemExit(f"{w}: classes {card.classes} differ from {classes}")
+        model = model.to(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            _, tta = predict(model, batches, torch.device("cpu"), mean=card.mean[0], std=card.std[0])
+        probs[w] = tta
+        print(f"{np.mean(tta.argmax(1) == labels) * 100:6.2f} %  {Path(w)}", flush=True)
+    for k in range(2, len(probs) + 1):
+        for combo in itertools.combinations(probs, k):
+            mean = sum(probs[c] for c in combo) / k
+            print(f"{np.mean(mean.argmax(1) == labels) * 100:6.2f} %  " + " + ".join(str(Path(c)) for c in combo))
+
+
+if __name__ == "__main__":
+    main()
