@@ -291,6 +291,12 @@ def teacher_targets(
         if saved.get("key") == key and saved["targets"].shape == (len(data.labels), len(classes)):
             log.info("teacher targets from %s", cache)
             return saved["targets"], teachers
+    log.info(
+        "computing teacher targets: %d model(s) on %d images, plain and mirrored (once per run; cached in %s)",
+        len(models),
+        len(data.labels),
+        cache,
+    )
     t0 = time.time()
     flip_averaged = [
         predict(model, data, device, temperature=temperature, mean=card.mean[0], std=card.std[0])[1]

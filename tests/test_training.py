@@ -281,7 +281,9 @@ def test_train_with_teachers_records_them_and_caches_their_targets(tiny_fer, tmp
     assert main(["train", *common, "--epochs", "1", "--out", str(teacher), "--name", "teacher"]) == 0
     student = tmp_path / "student"
     args = ["train", *common, "--epochs", "2", "--out", str(student), "--teacher", str(teacher / "model.pt")]
-    assert main(args + ["--epochs-this-run", "1", "--distill-temperature", "3"]) == 0
+    with caplog.at_level("INFO"):
+        assert main(args + ["--epochs-this-run", "1", "--distill-temperature", "3"]) == 0
+    assert any(r.getMessage().startswith("computing teacher targets: 1 model(s) on 32 images") for r in caplog.records)
     cached = torch.load(student / "teacher.pt", weights_only=True)["targets"]
     assert cached.shape == (32, 7)
     torch.testing.assert_close(cached.sum(1), torch.ones(32))
@@ -291,6 +293,7 @@ def test_train_with_teachers_records_them_and_caches_their_targets(tiny_fer, tmp
     with caplog.at_level("INFO"):
         assert main(args + ["--resume", "--distill-temperature", "3"]) == 0
     assert any("teacher targets from " + str(student / "teacher.pt") in r.getMessage() for r in caplog.records)
+    assert not any(r.getMessage().startswith("computing teacher targets") for r in caplog.records)
     _, card = load_model(student / "model.pt")
     _, teacher_card = load_model(teacher / "model.pt")
     assert card.training["distilled_from"][0]["sha256"] == teacher_card.sha256
