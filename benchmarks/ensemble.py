@@ -17,7 +17,7 @@ import torch
 
 from fer_video.data import load_dataset
 from fer_video.model import load_model
-from fer_video.train import Batches, predict
+from fer_video.train import Batches, predict_loaded
 
 
 def main() -> None:
@@ -38,9 +38,7 @@ def main() -> None:
             labels = batches.labels.numpy()
         elif card.classes != classes:
             raise SystemExit(f"{w}: classes {card.classes} differ from {classes}")
-        model = model.to(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            _, tta = predict(model, batches, torch.device("cpu"), mean=card.mean[0], std=card.std[0])
+        _, tta = predict_loaded(model, card, batches, torch.device("cpu"))
         probs[w] = tta
         print(f"{np.mean(tta.argmax(1) == labels) * 100:6.2f} %  {Path(w)}", flush=True)
     for k in range(2, len(probs) + 1):

@@ -10,14 +10,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from fer_video.data import load_dataset
 from fer_video.device import resolve_device
 from fer_video.errors import OutputError
 from fer_video.metrics import confusion, save_confusion, summarize
 from fer_video.model import load_model
-from fer_video.train import Batches, predict
+from fer_video.train import Batches, predict_loaded
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +46,10 @@ def evaluate_weights(
         prepare_output_folder(out)  # one clear error before the model and the data are loaded
     dev = resolve_device(device)
     model, card = load_model(weights, dev)
-    model = model.to(memory_format=torch.channels_last)
     ds = load_dataset(data, split, tuple(card.classes))
     batches = Batches.from_dataset(ds)
     t = time.perf_counter()
-    probs, probs_tta = predict(model, batches, dev, mean=card.mean[0], std=card.std[0])
+    probs, probs_tta = predict_loaded(model, card, batches, dev)
     seconds = time.perf_counter() - t
     labels = batches.labels.numpy()
     plain, tta = summarize(labels, probs.argmax(1), card.classes), summarize(labels, probs_tta.argmax(1), card.classes)

@@ -217,6 +217,14 @@ def predict(
     return torch.cat(plain).numpy(), torch.cat(tta).numpy()
 
 
+def predict_loaded(
+    model: nn.Module, card: ModelCard, data: Batches, device: torch.device, *, temperature: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """predict() for a model from load_model(): channels_last like its inputs, the normalisation its card records."""
+    model = model.to(memory_format=torch.channels_last)
+    return predict(model, data, device, temperature=temperature, mean=card.mean[0], std=card.std[0])
+
+
 def evaluate(model: nn.Module, data: Batches, classes: tuple[str, ...], device: torch.device) -> dict[str, Any]:
     probs, probs_tta = predict(model, data, device)
     labels = data.labels.numpy()
@@ -275,7 +283,7 @@ def teacher_targets(
                 f"{path}: --teacher model has classes {','.join(card.classes)}, {card.channels} channel(s), "
                 f"{card.input_size} px; this run needs {','.join(classes)}, 1 channel, {data.images.shape[-1]} px"
             )
-        models.append((model.to(memory_format=torch.channels_last), card))
+        models.append((model, card))
         teachers.append(
             {
                 "file": str(path),
@@ -298,10 +306,7 @@ def teacher_targets(
         cache,
     )
     t0 = time.time()
-    flip_averaged = [
-        predict(model, data, device, temperature=temperature, mean=card.mean[0], std=card.std[0])[1]
-        for model, card in models
-    ]
+    flip_averaged = [predict_loaded(model, card, data, device, temperature=temperature)[1] for model, card in models]
     targets = torch.from_numpy(np.mean(flip_averaged, axis=0))
     _atomic_save({"key": key, "targets": targets}, cache)
     log.info("teacher targets from %d model(s) at T=%g (%.0fs)", len(models), temperature, time.time() - t0)
