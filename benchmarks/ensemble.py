@@ -1,6 +1,9 @@
 """PublicTest accuracy of fer-video models alone and of every ensemble of them (mean flip-TTA probabilities).
 
-    .venv/bin/python benchmarks/ensemble.py --data /work/data A.pt B.pt [C.pt ...]
+    .venv/bin/python benchmarks/ensemble.py --data /work/data A.pt B.pt [C.pt ...] [--soup]
+
+``--soup`` also scores every "model soup": one model whose weights (BatchNorm statistics included) are the mean
+of the models' weights, which only makes sense for models of one lineage (warm restarts of each other).
 
 Used to choose distillation teachers (``fer-video train --teacher``): an ensemble that beats its best member
 is worth distilling into one model. PublicTest only: PrivateTest is kept back.
@@ -25,10 +28,12 @@ def main() -> None:
     p.add_argument("weights", nargs="+", help="model .pt files (each with its .json beside it)")
     p.add_argument("--data", required=True, help="FER2013 folder (with test/) or fer2013.csv")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--soup", action="store_true", help="also score the weight average of every combination")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     probs: dict[str, np.ndarray] = {}
+    states: dict[str, dict[str, torch.Tensor]] = {}
     labels = classes = None
     for w in args.weights:
         model, card = load_model(w, "cpu")
@@ -40,11 +45,26 @@ def main() -> None:
             raise SystemExit(f"{w}: classes {card.classes} differ from {classes}")
         _, tta = predict_loaded(model, card, batches, torch.device("cpu"))
         probs[w] = tta
+        states[w] = model.state_dict()
         print(f"{np.mean(tta.argmax(1) == labels) * 100:6.2f} %  {Path(w)}", flush=True)
-    for k in range(2, len(probs) + 1):
-        for combo in itertools.combinations(probs, k):
-            mean = sum(probs[c] for c in combo) / k
+    for n in range(2, len(probs) + 1):
+        for combo in itertools.combinations(probs, n):
+            mean = sum(probs[c] for c in combo) / n
             print(f"{np.mean(mean.argmax(1) == labels) * 100:6.2f} %  " + " + ".join(str(Path(c)) for c in combo))
+            if args.soup:
+                soup, card = load_model(combo[0], "cpu")
+                soup.load_state_dict(
+                    {
+                        k: sum(states[c][k] for c in combo) / n if v.is_floating_point() else v
+                        for k, v in states[combo[0]].items()
+                    }
+                )
+                plain, tta = predict_loaded(soup, card, batches, torch.device("cpu"))
+                print(
+                    f"{np.mean(tta.argmax(1) == labels) * 100:6.2f} %  soup of "
+                    + " + ".join(str(Path(c)) for c in combo)
+                    + f" (single crop {np.mean(plain.argmax(1) == labels) * 100:.2f} %)"
+                )
 
 
 if __name__ == "__main__":
