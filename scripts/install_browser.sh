@@ -14,6 +14,8 @@ if [ "$(id -u)" -ne 0 ]; then
   fi
 fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q chromium
+# wait for another apt/dpkg run (unattended upgrades, a second set-up) instead of failing at once on its lock
+APT=(apt-get -o DPkg::Lock::Timeout=600)
+$SUDO "${APT[@]}" update -q
+$SUDO "${APT[@]}" install -y -q chromium
 /usr/bin/chromium --version
