@@ -35,6 +35,11 @@ def main() -> None:
     probs: dict[str, np.ndarray] = {}
     states: dict[str, dict[str, torch.Tensor]] = {}
     labels = classes = None
+
+    def percent(p: np.ndarray) -> str:
+        """PublicTest accuracy of the predicted probabilities ``p``, in percent."""
+        return f"{np.mean(p.argmax(1) == labels) * 100:6.2f} %"
+
     for w in args.weights:
         model, card = load_model(w, "cpu")
         if classes is None:
@@ -46,11 +51,12 @@ def main() -> None:
         _, tta = predict_loaded(model, card, batches, torch.device("cpu"))
         probs[w] = tta
         states[w] = model.state_dict()
-        print(f"{np.mean(tta.argmax(1) == labels) * 100:6.2f} %  {Path(w)}", flush=True)
+        print(f"{percent(tta)}  {Path(w)}", flush=True)
     for n in range(2, len(probs) + 1):
         for combo in itertools.combinations(probs, n):
             mean = sum(probs[c] for c in combo) / n
-            print(f"{np.mean(mean.argmax(1) == labels) * 100:6.2f} %  " + " + ".join(str(Path(c)) for c in combo))
+            names = " + ".join(str(Path(c)) for c in combo)
+            print(f"{percent(mean)}  {names}")
             if args.soup:
                 soup, card = load_model(combo[0], "cpu")
                 soup.load_state_dict(
@@ -60,11 +66,7 @@ def main() -> None:
                     }
                 )
                 plain, tta = predict_loaded(soup, card, batches, torch.device("cpu"))
-                print(
-                    f"{np.mean(tta.argmax(1) == labels) * 100:6.2f} %  soup of "
-                    + " + ".join(str(Path(c)) for c in combo)
-                    + f" (single crop {np.mean(plain.argmax(1) == labels) * 100:.2f} %)"
-                )
+                print(f"{percent(tta)}  soup of {names} (single crop {percent(plain).strip()})")
 
 
 if __name__ == "__main__":
