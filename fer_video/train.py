@@ -3,13 +3,15 @@
 Shape follows torchvision's reference script: ``get_args_parser()``, ``train_one_epoch()``, ``evaluate()``,
 checkpoints with optimizer and scheduler state, ``--resume``. The dataset lives in memory as one uint8
 tensor and augmentation runs on whole batches (affine warp, flip, brightness/contrast, random erasing).
-``--teacher`` adds knowledge distillation from fer-video models (soft targets computed once per run).
+``--teacher`` adds knowledge distillation from fer-video models (soft targets computed once per run); ``--swa``
+averages the weights of the last epochs (stochastic weight averaging).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -72,6 +74,16 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
         "--distill-weight", type=float, default=0.5, help="with --teacher: share of the distillation term in the loss"
     )
     p.add_argument("--distill-temperature", type=float, default=2.0, help="with --teacher: softmax temperature")
+    p.add_argument(
+        "--swa",
+        type=int,
+        default=0,
+        metavar="N",
+        help="stochastic weight averaging: the last N epochs train at the constant --swa-lr (after the one-cycle "
+        "schedule of the first epochs-N) and their end-of-epoch weights are averaged; the average, BatchNorm "
+        "statistics recomputed on training batches, is scored every epoch and exported when it is the best",
+    )
+    p.add_argument("--swa-lr", type=float, default=0.01, help="with --swa: the constant learning rate of those epochs")
     p.add_argument("--out", default="runs/fer2013_resnet18", help="run folder: checkpoints, logs, plots, model")
     p.add_argument("--name", default=None, help="model name in the exported card (default: run folder name)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
@@ -164,7 +176,7 @@ def train_one_epoch(
     model: nn.Module,
     criterion: nn.Module,
     optimizer: torch.optim.Optimizer,
-    scheduler: Any,
+    scheduler: Any | None,
     data: Batches,
     batch_size: int,
     device: torch.device,
@@ -187,7 +199,8 @@ def train_one_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        scheduler.step()
+        if scheduler is not None:
+            scheduler.step()
         total_loss += loss.item() * len(y)
         correct += (logits.argmax(1) == y).sum().item()
         seen += len(y)
@@ -238,6 +251,21 @@ def evaluate(model: nn.Module, data: Batches, classes: tuple[str, ...], device: 
         "per_class": with_tta["per_class"],
         "confusion_tta": confusion(labels, probs_tta.argmax(1), len(classes)).tolist(),
     }
+
+
+@torch.no_grad()
+def recompute_bn(
+    model: nn.Module, data: Batches, batch_size: int, device: torch.device, seed: int, erasing: float, images: int
+) -> None:
+    """BatchNorm running statistics of ``model`` (a weight average, whose own statistics mean nothing) recomputed
+    as the plain average over ``images`` augmented training images: the batches its training saw."""
+    g = torch.Generator().manual_seed(seed)
+    count = math.ceil(min(images, len(data.labels)) / batch_size)
+    inputs = (
+        ((augment(x.float() / 255.0, g, erasing) - MEAN) / STD).to(device, memory_format=torch.channels_last)
+        for x, _, _ in itertools.islice(data.shuffled(batch_size, g), count)
+    )
+    torch.optim.swa_utils.update_bn(inputs, model)
 
 
 def init_from_model(model: nn.Module, path: str, classes: tuple[str, ...], stem: str) -> dict[str, Any]:
@@ -332,6 +360,9 @@ def save_curves(history: list[dict[str, Any]], png: Path) -> None:
     b.plot(ep, [h["train_acc"] for h in history], label="train (augmented)")
     b.plot(ep, [h["val_acc"] for h in history], label="PublicTest")
     b.plot(ep, [h["val_acc_tta"] for h in history], label="PublicTest + flip TTA")
+    swa = [h for h in history if "swa_acc_tta" in h]
+    if swa:
+        b.plot([h["epoch"] for h in swa], [h["swa_acc_tta"] for h in swa], "o-", label="SWA average, + flip TTA")
     b.set_xlabel("epoch")
     b.legend()
     b.grid(alpha=0.3)
@@ -384,10 +415,18 @@ def run(args: argparse.Namespace, command: str = "") -> int:
     optimizer = torch.optim.SGD(
         model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay
     )
+    if not 0 <= args.swa <= args.epochs or args.swa_lr <= 0:
+        raise SettingsError(f"--swa must be between 0 and --epochs ({args.epochs}) and --swa-lr > 0")
     steps = math.ceil(len(train.labels) / args.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps, pct_start=0.15
+    cycle = args.epochs - args.swa  # one-cycle epochs; the --swa epochs after them run at the constant --swa-lr
+    scheduler = (
+        torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=args.lr, epochs=cycle, steps_per_epoch=steps, pct_start=0.15
+        )
+        if cycle
+        else None
     )
+    swa = torch.optim.swa_utils.AveragedModel(model) if args.swa else None
     distill, teachers = None, []
     if args.teacher:
         if not 0 < args.distill_weight <= 1 or args.distill_temperature <= 0:
@@ -404,20 +443,20 @@ def run(args: argparse.Namespace, command: str = "") -> int:
         g.set_state(ckpt["generator"])
         start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
         lineage = ckpt.get("lineage", {})
-        if ckpt["args"]["epochs"] == args.epochs:
+        if swa is not None and ckpt.get("swa") is not None:
+            swa.load_state_dict(ckpt["swa"])
+        saved_cycle = ckpt["args"]["epochs"] - ckpt["args"].get("swa", 0)
+        if scheduler is not None and saved_cycle == cycle and ckpt["scheduler"] is not None:
             scheduler.load_state_dict(ckpt["scheduler"])
-        else:  # a longer or shorter schedule: the new one-cycle curve, continued at the same step
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps, pct_start=0.15
-            )
+        elif scheduler is not None:  # a longer or shorter schedule: the new one-cycle curve, continued at the same step
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "step() before optimizer.step()": intended here
-                for _ in range(start_epoch * steps):
+                for _ in range(min(start_epoch, cycle) * steps):
                     scheduler.step()
             log.info(
-                "schedule changed from %d to %d epochs (lr now %.4f)",
-                ckpt["args"]["epochs"],
-                args.epochs,
+                "schedule changed from %d to %d one-cycle epochs (lr now %.4f)",
+                saved_cycle,
+                cycle,
                 scheduler.get_last_lr()[0],
             )
         log.info("resumed from %s at epoch %d (best PublicTest+TTA %.4f)", ckpt_path, start_epoch, best)
@@ -428,8 +467,21 @@ def run(args: argparse.Namespace, command: str = "") -> int:
     stop = args.epochs if not args.epochs_this_run else min(args.epochs, start_epoch + args.epochs_this_run)
     for epoch in range(start_epoch, stop):
         t = time.time()
+        averaging = swa is not None and epoch >= cycle
+        if averaging:
+            for group in optimizer.param_groups:
+                group["lr"] = args.swa_lr
         stats = train_one_epoch(
-            model, criterion, optimizer, scheduler, train, args.batch_size, device, g, args.erasing, distill
+            model,
+            criterion,
+            optimizer,
+            None if averaging else scheduler,
+            train,
+            args.batch_size,
+            device,
+            g,
+            args.erasing,
+            distill,
         )
         train_s = time.time() - t
         metrics = evaluate(model, val, classes, device)
@@ -439,7 +491,7 @@ def run(args: argparse.Namespace, command: str = "") -> int:
             "val_acc": metrics["accuracy"],
             "val_acc_tta": metrics["accuracy_tta"],
             "val_macro_f1": metrics["macro_f1"],
-            "lr": scheduler.get_last_lr()[0],
+            "lr": optimizer.param_groups[0]["lr"],
             "epoch_s": round(train_s, 1),
             "recall": {c: round(v["recall"], 3) for c, v in metrics["per_class"].items()},
         }
@@ -456,6 +508,26 @@ def run(args: argparse.Namespace, command: str = "") -> int:
             train_s,
             row["recall"],
         )
+        exported, averaged_note = model, ""
+        if averaging:  # the running average of this and the earlier --swa epochs, scored like the model itself
+            swa.update_parameters(model)
+            recompute_bn(swa.module, train, args.batch_size, device, args.seed + epoch, args.erasing, 8192)
+            averaged = evaluate(swa.module, val, classes, device)
+            row.update(
+                swa_acc=averaged["accuracy"], swa_acc_tta=averaged["accuracy_tta"], swa_epochs=int(swa.n_averaged)
+            )
+            averaged_note = f"mean of the weights after epochs {epoch + 2 - row['swa_epochs']}-{epoch + 1}"
+            log.info(
+                "  SWA, %s: PublicTest %.4f, +flip %.4f, macro-F1 %.3f",
+                averaged_note,
+                averaged["accuracy"],
+                averaged["accuracy_tta"],
+                averaged["macro_f1"],
+            )
+            if averaged["accuracy_tta"] > metrics["accuracy_tta"]:
+                metrics, exported = averaged, swa.module
+            else:
+                averaged_note = ""
         if metrics["accuracy_tta"] > best:
             best = metrics["accuracy_tta"]
             card = ModelCard(
@@ -469,6 +541,7 @@ def run(args: argparse.Namespace, command: str = "") -> int:
                     "command": command,
                     "epoch": epoch + 1,
                     "epochs": args.epochs,
+                    **({"swa": averaged_note} if averaged_note else {}),
                     "train_seconds": round(sum(h["epoch_s"] for h in history)),
                     "recipe": {k: v for k, v in vars(args).items() if k not in {"data", "out"}},
                     **({"initialised_from": lineage} if lineage else {}),
@@ -476,7 +549,7 @@ def run(args: argparse.Namespace, command: str = "") -> int:
                 },
                 metrics={"split": "PublicTest", **{k: v for k, v in metrics.items()}},
             )
-            export_model(model, card, out / "model")
+            export_model(exported, card, out / "model")
             save_confusion(
                 np.array(metrics["confusion_tta"]),
                 classes,
@@ -487,7 +560,8 @@ def run(args: argparse.Namespace, command: str = "") -> int:
             {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "swa": swa.state_dict() if swa is not None else None,
                 "generator": g.get_state(),
                 "epoch": epoch,
                 "history": history,

@@ -305,3 +305,28 @@ def test_train_with_teachers_records_them_and_caches_their_targets(tiny_fer, tmp
         main([*other, "--classes", "angry,happy,sad,neutral", "--teacher", str(teacher / "model.pt")])
     with pytest.raises(SettingsError, match="--distill-weight"):
         main([*other, "--teacher", str(teacher / "model.pt"), "--distill-weight", "0"])
+
+
+def test_swa_averages_the_last_epochs_at_a_constant_lr_and_resumes(tiny_fer, tmp_path):
+    """--swa 2 of 3 epochs: one one-cycle epoch, then two at --swa-lr whose end-of-epoch weights are averaged,
+    the average surviving a --resume between them."""
+    common = ["--data", str(tiny_fer / "fer2013.csv"), "--batch-size", "16", "--threads", "1", "--limit", "32"]
+    out = tmp_path / "swa"
+    args = ["train", *common, "--epochs", "3", "--swa", "2", "--swa-lr", "0.02", "--out", str(out)]
+    assert main(args + ["--epochs-this-run", "2"]) == 0
+    first = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert int(first["swa"]["n_averaged"]) == 1
+    assert main(args + ["--resume"]) == 0
+    last = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert int(last["swa"]["n_averaged"]) == 2
+    for key in ("conv1.weight", "layer3.0.conv2.weight", "fc.bias"):
+        torch.testing.assert_close(last["swa"]["module." + key], (first["model"][key] + last["model"][key]) / 2)
+    # BatchNorm statistics of the average are recomputed on training batches, not the last model's
+    assert not torch.equal(last["swa"]["module.bn1.running_mean"], last["model"]["bn1.running_mean"])
+    history = json.loads((out / "history.json").read_text())
+    assert [h["lr"] for h in history] == [history[0]["lr"], 0.02, 0.02] and history[0]["lr"] != 0.02
+    assert "swa_acc_tta" not in history[0] and [h["swa_epochs"] for h in history[1:]] == [1, 2]
+    assert all(0 <= h["swa_acc_tta"] <= 1 for h in history[1:])
+
+    with pytest.raises(SettingsError, match="--swa must be between 0 and --epochs"):
+        main(["--debug", "train", *common, "--epochs", "2", "--swa", "3", "--out", str(tmp_path / "bad")])
