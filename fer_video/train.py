@@ -172,6 +172,12 @@ def augment(x: torch.Tensor, g: torch.Generator, erasing: float = 0.5) -> torch.
     return x
 
 
+def training_inputs(images_u8: torch.Tensor, g: torch.Generator, erasing: float, device: torch.device) -> torch.Tensor:
+    """A batch as the network trains on it: augmented, normalised, channels_last on ``device``."""
+    x = augment(images_u8.float() / 255.0, g, erasing)
+    return ((x - MEAN) / STD).to(device, memory_format=torch.channels_last)
+
+
 def train_one_epoch(
     model: nn.Module,
     criterion: nn.Module,
@@ -189,8 +195,7 @@ def train_one_epoch(
     for images, labels, idx in data.shuffled(batch_size, g):
         if len(labels) < 2:  # BatchNorm cannot train on one sample
             continue
-        x = augment(images.float() / 255.0, g, erasing)
-        x = ((x - MEAN) / STD).to(device, memory_format=torch.channels_last)
+        x = training_inputs(images, g, erasing, device)
         y = labels.to(device)
         logits = model(x)
         loss = criterion(logits, y)
@@ -262,8 +267,7 @@ def recompute_bn(
     g = torch.Generator().manual_seed(seed)
     count = math.ceil(min(images, len(data.labels)) / batch_size)
     inputs = (
-        ((augment(x.float() / 255.0, g, erasing) - MEAN) / STD).to(device, memory_format=torch.channels_last)
-        for x, _, _ in itertools.islice(data.shuffled(batch_size, g), count)
+        training_inputs(x, g, erasing, device) for x, _, _ in itertools.islice(data.shuffled(batch_size, g), count)
     )
     torch.optim.swa_utils.update_bn(inputs, model)
 
