@@ -382,6 +382,11 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 
 def run(args: argparse.Namespace, command: str = "") -> int:
+    # option values that cannot work: one line each, before any data is read or the run folder is made
+    if args.teacher and (not 0 < args.distill_weight <= 1 or args.distill_temperature <= 0):
+        raise SettingsError("--distill-weight must be in (0, 1] and --distill-temperature > 0")
+    if not 0 <= args.swa <= args.epochs or args.swa_lr <= 0:
+        raise SettingsError(f"--swa must be between 0 and --epochs ({args.epochs}) and --swa-lr > 0")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     logging.getLogger().addHandler(logging.FileHandler(out / "train.log"))
@@ -419,8 +424,6 @@ def run(args: argparse.Namespace, command: str = "") -> int:
     optimizer = torch.optim.SGD(
         model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay
     )
-    if not 0 <= args.swa <= args.epochs or args.swa_lr <= 0:
-        raise SettingsError(f"--swa must be between 0 and --epochs ({args.epochs}) and --swa-lr > 0")
     steps = math.ceil(len(train.labels) / args.batch_size)
     cycle = args.epochs - args.swa  # one-cycle epochs; the --swa epochs after them run at the constant --swa-lr
     scheduler = (
@@ -433,8 +436,6 @@ def run(args: argparse.Namespace, command: str = "") -> int:
     swa = torch.optim.swa_utils.AveragedModel(model) if args.swa else None
     distill, teachers = None, []
     if args.teacher:
-        if not 0 < args.distill_weight <= 1 or args.distill_temperature <= 0:
-            raise SettingsError("--distill-weight must be in (0, 1] and --distill-temperature > 0")
         paths = [p for p in args.teacher.split(",") if p]
         targets, teachers = teacher_targets(paths, train, classes, args.distill_temperature, device, out / "teacher.pt")
         distill = Distillation(targets, args.distill_weight, args.distill_temperature)

@@ -330,3 +330,4 @@ def test_swa_averages_the_last_epochs_at_a_constant_lr_and_resumes(tiny_fer, tmp
 
     with pytest.raises(SettingsError, match="--swa must be between 0 and --epochs"):
         main(["--debug", "train", *common, "--epochs", "2", "--swa", "3", "--out", str(tmp_path / "bad")])
+    assert not (tmp_path / "bad").exists()  # refused before the run folder is made
