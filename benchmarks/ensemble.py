@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from fer_video.data import load_dataset
+from fer_video.errors import FerVideoError
 from fer_video.model import load_model
 from fer_video.train import Batches, predict_loaded
 
@@ -70,4 +71,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except FerVideoError as exc:  # a missing or mismatched weights file, unreadable data: one line, no traceback
+        raise SystemExit(f"error: {exc}") from None
