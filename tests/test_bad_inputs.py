@@ -381,7 +381,9 @@ def test_rotation_metadata_upright_output_boxes_on_faces(rotation, tmp_path, upr
         np.abs(a.astype(int) - b.astype(int)).mean()
         for a, b in zip(out_props["images"], ref_props["images"], strict=True)
     ]
-    assert max(diffs) < 8
+    # Same picture: 3-5 per frame, up to about 8 where the (random) test model's near-tied top class flips between
+    # the two runs and the label text differs; a frame turned 180 degrees or mirrored differs by about 43.
+    assert np.median(diffs) < 6 and max(diffs) < 15
 
 
 # ---------------------------------------------------------------------------------- 7: variable frame rate
