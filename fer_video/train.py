@@ -3,8 +3,8 @@
 Shape follows torchvision's reference script: ``get_args_parser()``, ``train_one_epoch()``, ``evaluate()``,
 checkpoints with optimizer and scheduler state, ``--resume``. The dataset lives in memory as one uint8
 tensor and augmentation runs on whole batches (affine warp, flip, brightness/contrast, random erasing).
-``--teacher`` adds knowledge distillation from fer-video models (soft targets computed once per run); ``--swa``
-averages the weights of the last epochs (stochastic weight averaging).
+``--teacher`` adds knowledge distillation from fer-video models (soft targets computed once per teacher and
+cached); ``--swa`` averages the weights of the last epochs (stochastic weight averaging).
 """
 
 from __future__ import annotations
@@ -68,7 +68,14 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
         default=None,
         metavar="PATH[,PATH...]",
         help="distil from these fer-video models: their mean flip-averaged soft predictions on the training "
-        "images (computed once, cached in the run folder) join the labels as targets",
+        "images (computed once per teacher, cached in --teacher-cache) join the labels as targets",
+    )
+    p.add_argument(
+        "--teacher-cache",
+        default=None,
+        metavar="DIR",
+        help="with --teacher: folder for each teacher's soft targets (default: the run folder); "
+        "runs that share one compute each teacher once",
     )
     p.add_argument(
         "--distill-weight", type=float, default=0.5, help="with --teacher: share of the distillation term in the loss"
@@ -305,9 +312,12 @@ def teacher_targets(
 ) -> tuple[torch.Tensor, list[dict[str, Any]]]:
     """The teachers' mean softened probabilities on ``data`` (plain and mirrored image averaged), and who they are.
 
-    Computed once and kept in ``cache``: a resumed run reuses them while teachers, temperature and images match.
+    Each teacher's probabilities are computed once and kept in the folder ``cache`` (teacher-<sha256>-T<t>.pt):
+    a resumed run, or another run with the same cache folder, reuses them while the teacher's weights, the
+    temperature and the images match.
     """
-    teachers, models = [], []
+    images = hashlib.sha1(data.images.numpy().tobytes()).hexdigest()  # the same images in the same order
+    shares, teachers = [], []
     for path in paths:
         model, card = load_model(path, device)
         if tuple(card.classes) != tuple(classes) or card.channels != 1 or card.input_size != data.images.shape[-1]:
@@ -315,7 +325,6 @@ def teacher_targets(
                 f"{path}: --teacher model has classes {','.join(card.classes)}, {card.channels} channel(s), "
                 f"{card.input_size} px; this run needs {','.join(classes)}, 1 channel, {data.images.shape[-1]} px"
             )
-        models.append((model, card))
         teachers.append(
             {
                 "file": str(path),
@@ -324,25 +333,25 @@ def teacher_targets(
                 "accuracy_tta": card.metrics.get("accuracy_tta"),
             }
         )
-    images = hashlib.sha1(data.images.numpy().tobytes()).hexdigest()  # the same images in the same order
-    key = json.dumps({"teachers": [t["sha256"] for t in teachers], "temperature": temperature, "images": images})
-    if cache.is_file():
-        saved = torch.load(cache, map_location="cpu", weights_only=True)
+        key = json.dumps({"teacher": card.sha256, "temperature": temperature, "images": images})
+        file = cache / f"teacher-{card.sha256[:16]}-T{temperature:g}.pt"
+        saved = torch.load(file, map_location="cpu", weights_only=True) if file.is_file() else {}
         if saved.get("key") == key and saved["targets"].shape == (len(data.labels), len(classes)):
-            log.info("teacher targets from %s", cache)
-            return saved["targets"], teachers
-    log.info(
-        "computing teacher targets: %d model(s) on %d images, plain and mirrored (once per run; cached in %s)",
-        len(models),
-        len(data.labels),
-        cache,
-    )
-    t0 = time.time()
-    flip_averaged = [predict_loaded(model, card, data, device, temperature=temperature)[1] for model, card in models]
-    targets = torch.from_numpy(np.mean(flip_averaged, axis=0))
-    _atomic_save({"key": key, "targets": targets}, cache)
-    log.info("teacher targets from %d model(s) at T=%g (%.0fs)", len(models), temperature, time.time() - t0)
-    return targets, teachers
+            log.info("teacher targets of %s from %s", path, file)
+            shares.append(saved["targets"])
+            continue
+        log.info(
+            "computing teacher targets: %s on %d images, plain and mirrored (cached in %s)",
+            path,
+            len(data.labels),
+            file,
+        )
+        t0 = time.time()
+        probs = torch.from_numpy(predict_loaded(model, card, data, device, temperature=temperature)[1])
+        _atomic_save({"key": key, "targets": probs}, file)
+        log.info("teacher targets of %s at T=%g (%.0fs)", path, temperature, time.time() - t0)
+        shares.append(probs)
+    return torch.stack(shares).mean(0), teachers
 
 
 def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
@@ -437,7 +446,9 @@ def run(args: argparse.Namespace, command: str = "") -> int:
     distill, teachers = None, []
     if args.teacher:
         paths = [p for p in args.teacher.split(",") if p]
-        targets, teachers = teacher_targets(paths, train, classes, args.distill_temperature, device, out / "teacher.pt")
+        cache = Path(args.teacher_cache) if args.teacher_cache else out
+        cache.mkdir(parents=True, exist_ok=True)
+        targets, teachers = teacher_targets(paths, train, classes, args.distill_temperature, device, cache)
         distill = Distillation(targets, args.distill_weight, args.distill_temperature)
     g = torch.Generator().manual_seed(args.seed)
     start_epoch, history, best = 0, [], -1.0

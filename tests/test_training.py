@@ -275,16 +275,24 @@ def test_distillation_term_is_zero_when_the_student_matches_the_teacher():
 
 
 def test_train_with_teachers_records_them_and_caches_their_targets(tiny_fer, tmp_path, caplog):
-    """--teacher: the card names the teachers; their soft targets are computed once and reused on --resume."""
+    """--teacher: the card names the teachers; each teacher's soft targets are computed once and reused on --resume
+    and by other runs given the same --teacher-cache."""
+    from fer_video.train import Batches, teacher_targets
+
     common = ["--data", str(tiny_fer / "fer2013.csv"), "--batch-size", "16", "--threads", "1", "--limit", "32"]
     teacher = tmp_path / "teacher"
     assert main(["train", *common, "--epochs", "1", "--out", str(teacher), "--name", "teacher"]) == 0
+    _, teacher_card = load_model(teacher / "model.pt")
+    cached_file = tmp_path / "student" / f"teacher-{teacher_card.sha256[:16]}-T3.pt"
     student = tmp_path / "student"
     args = ["train", *common, "--epochs", "2", "--out", str(student), "--teacher", str(teacher / "model.pt")]
     with caplog.at_level("INFO"):
         assert main(args + ["--epochs-this-run", "1", "--distill-temperature", "3"]) == 0
-    assert any(r.getMessage().startswith("computing teacher targets: 1 model(s) on 32 images") for r in caplog.records)
-    cached = torch.load(student / "teacher.pt", weights_only=True)["targets"]
+    computed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("computing teacher targets")]
+    assert computed == [
+        f"computing teacher targets: {teacher / 'model.pt'} on 32 images, plain and mirrored (cached in {cached_file})"
+    ]
+    cached = torch.load(cached_file, weights_only=True)["targets"]
     assert cached.shape == (32, 7)
     torch.testing.assert_close(cached.sum(1), torch.ones(32))
     assert cached.max() < 0.99  # softened at T=3, not one-hot labels
@@ -292,12 +300,30 @@ def test_train_with_teachers_records_them_and_caches_their_targets(tiny_fer, tmp
     caplog.clear()
     with caplog.at_level("INFO"):
         assert main(args + ["--resume", "--distill-temperature", "3"]) == 0
-    assert any("teacher targets from " + str(student / "teacher.pt") in r.getMessage() for r in caplog.records)
+    assert any(
+        f"teacher targets of {teacher / 'model.pt'} from {cached_file}" == r.getMessage() for r in caplog.records
+    )
     assert not any(r.getMessage().startswith("computing teacher targets") for r in caplog.records)
     _, card = load_model(student / "model.pt")
-    _, teacher_card = load_model(teacher / "model.pt")
     assert card.training["distilled_from"][0]["sha256"] == teacher_card.sha256
     assert card.training["recipe"]["distill_temperature"] == 3
+
+    # another run sharing the cache computes only the teacher it has not seen; the targets are the teachers' mean
+    teacher2 = tmp_path / "teacher2"
+    assert main(["train", *common, "--epochs", "1", "--seed", "1", "--out", str(teacher2), "--name", "t2"]) == 0
+    both = [str(teacher / "model.pt"), str(teacher2 / "model.pt")]
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        two = ["train", *common, "--epochs", "1", "--out", str(tmp_path / "student2"), "--teacher", ",".join(both)]
+        assert main(two + ["--teacher-cache", str(student), "--distill-temperature", "3"]) == 0
+    computed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("computing teacher targets")]
+    assert len(computed) == 1 and str(teacher2 / "model.pt") in computed[0]
+    assert not list((tmp_path / "student2").glob("teacher-*.pt"))  # the cache folder was given
+    train = Batches.from_dataset(load_dataset(tiny_fer / "fer2013.csv", "train", teacher_card.classes), 32)
+    mean, names = teacher_targets(both, train, teacher_card.classes, 3.0, torch.device("cpu"), student)
+    shares = [torch.load(f, weights_only=True)["targets"] for f in sorted(student.glob("teacher-*-T3.pt"))]
+    assert len(shares) == 2 and [t["name"] for t in names] == ["teacher", "t2"]
+    torch.testing.assert_close(mean, (shares[0] + shares[1]) / 2)
 
     # a teacher for other classes, or a weight outside (0, 1]: one clear error each, nothing trained
     other = ["--debug", "train", *common, "--epochs", "1", "--out", str(tmp_path / "other")]
