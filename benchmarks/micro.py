@@ -3,6 +3,7 @@
     python benchmarks/micro.py detect [VIDEO] [--sides 480 640 960] [--min-faces 20 40]   # MTCNN CPU ms/frame
     python benchmarks/micro.py classify                                # ResNet18 ms of CPU per face crop
     python benchmarks/micro.py cascade [VIDEO...] [--batches 1 2 4 8]  # MTCNN: facenet-pytorch vs fer_video.mtcnn
+    python benchmarks/micro.py train-step [--threads 2]               # ResNet18 training step, fp32 vs bf16 autocast
 
 ``time.process_time`` counts the CPU this process used, whatever share of the machine it got, so the
 numbers hold on a loaded machine (wall-clock ones do not). One torch thread: per-core cost.
@@ -143,9 +144,44 @@ def cascade(videos: list[Path], batches: list[int], min_size: int = 20) -> None:
             print(f"  {b} frames per call: {w * per:.1f} ms wall, {c * per:.1f} CPU-ms per frame")
 
 
+def train_step(batch: int = 128, repeat: int = 5) -> None:
+    """CPU seconds of one training step (forward, backward, SGD) of our ResNet18 on a 48 px batch, and of one
+    teacher forward pass, in fp32 and in bf16 autocast (what ``fer-video train --precision`` chooses between)."""
+    from fer_video.device import native_bf16
+    from fer_video.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model(7).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    x = torch.randn(batch, 1, 48, 48).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 7, (batch,))
+    print(f"native bf16 (AMX or bf16 GPU): {native_bf16(torch.device('cpu'))}; batch {batch}", flush=True)
+
+    def step(dtype) -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype is not None):
+            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    def forward(dtype) -> None:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype is not None):
+            model(x)
+
+    for name, fn in (("train step", step), ("teacher forward", forward)):
+        for dtype in (None, torch.bfloat16):
+            model.train(fn is step)
+            fn(dtype), fn(dtype)  # warm-up: oneDNN builds its kernels on the first calls
+            c = time.process_time()
+            for _ in range(repeat):
+                fn(dtype)
+            c = (time.process_time() - c) / repeat
+            print(f"{name} {'bf16' if dtype else 'fp32'}: cpu {c:.2f} s", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=["detect", "classify", "cascade"])
+    p.add_argument("what", choices=["detect", "classify", "cascade", "train-step"])
     p.add_argument("video", nargs="*", default=[str(ROOT / "benchmarks/out/videos/demo_1280x720_25fps_10s.mp4")])
     p.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4, 8], help="cascade: frames per call")
     p.add_argument("--sides", type=int, nargs="+", default=[480, 640, 960])
@@ -157,6 +193,8 @@ def main() -> None:
         detect(Path(args.video[0]), args.sides, args.min_faces)
     elif args.what == "cascade":
         cascade([Path(v) for v in args.video], args.batches)
+    elif args.what == "train-step":
+        train_step()
     else:
         classify()
 

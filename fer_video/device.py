@@ -52,6 +52,28 @@ def resolve_device(requested: str | None = "auto", cuda_available: bool | None =
         raise ValueError(f"unknown device {requested!r} (use auto, cpu or cuda[:N])") from exc
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` does bfloat16 maths in hardware: a CUDA GPU that supports it, or a CPU with AMX tiles
+    (Intel Sapphire Rapids and later: a training step of our ResNet18 at 48 px takes 0.66 s in bf16 autocast
+    against 1.37 s in fp32, 2 cores). Without them autocast emulates bf16 and gains nothing."""
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # torch's own CPU probe (private, so guarded)
+        return bool(amx and amx())
+    return False
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype for training on ``device``: ``bf16`` or ``fp32`` (None: no autocast) as asked, or
+    ``auto``: bf16 where the hardware does it natively, fp32 elsewhere."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"unknown precision {precision!r} (use auto, bf16 or fp32)")
+    if precision == "bf16" or (precision == "auto" and native_bf16(device)):
+        return torch.bfloat16
+    return None
+
+
 def choose_compute(requested: str | None = "auto", cuda_available: bool | None = None) -> Compute:
     """Device plus batch sizes: a GPU takes many frames per call; on a CPU small batches keep latency and memory low."""
     device = resolve_device(requested, cuda_available)

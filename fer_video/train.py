@@ -4,7 +4,9 @@ Shape follows torchvision's reference script: ``get_args_parser()``, ``train_one
 checkpoints with optimizer and scheduler state, ``--resume``. The dataset lives in memory as one uint8
 tensor and augmentation runs on whole batches (affine warp, flip, brightness/contrast, random erasing).
 ``--teacher`` adds knowledge distillation from fer-video models (soft targets computed once per teacher and
-cached); ``--swa`` averages the weights of the last epochs (stochastic weight averaging).
+cached, or, with ``--teacher-mode consistent``, computed on each augmented batch); ``--swa`` averages the
+weights of the last epochs (stochastic weight averaging). ``--precision auto`` trains in bf16 autocast where the
+hardware does bf16 natively (device.py decides).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import shlex
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fer_video.data import FaceDataset, load_dataset, parse_classes
-from fer_video.device import resolve_device
+from fer_video.device import autocast_dtype, resolve_device
 from fer_video.errors import SettingsError, WeightsError
 from fer_video.metrics import confusion, save_confusion, summarize
 from fer_video.model import ModelCard, build_model, export_model, load_imagenet_init, load_model
@@ -82,6 +85,14 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     )
     p.add_argument("--distill-temperature", type=float, default=2.0, help="with --teacher: softmax temperature")
     p.add_argument(
+        "--teacher-mode",
+        choices=["fixed", "consistent"],
+        default="fixed",
+        help="with --teacher: fixed: targets from the clean training images, computed once (cheap); consistent: "
+        "the teachers see the same augmented batch as the student, every step (Beyer et al. 2022; each teacher "
+        "adds one forward pass per step)",
+    )
+    p.add_argument(
         "--swa",
         type=int,
         default=0,
@@ -102,6 +113,13 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
         help="stop after N epochs of this run (the schedule still spans --epochs); --resume continues",
     )
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--precision",
+        choices=["auto", "bf16", "fp32"],
+        default="auto",
+        help="autocast of the training forward passes (the student's and consistent teachers'); auto: bf16 where "
+        "the hardware does it natively (a CPU with AMX, a bf16 GPU), fp32 elsewhere; evaluation is always fp32",
+    )
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke tests)")
@@ -196,7 +214,9 @@ def train_one_epoch(
     g: torch.Generator,
     erasing: float = 0.5,
     distill: Distillation | None = None,
+    autocast: Any = nullcontext,
 ) -> dict[str, float]:
+    """One pass over ``data``; ``autocast`` () -> context manager wraps the forward pass (bf16 or none)."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for images, labels, idx in data.shuffled(batch_size, g):
@@ -204,10 +224,11 @@ def train_one_epoch(
             continue
         x = training_inputs(images, g, erasing, device)
         y = labels.to(device)
-        logits = model(x)
+        with autocast():
+            logits = model(x).float()
         loss = criterion(logits, y)
         if distill is not None:
-            loss = (1 - distill.weight) * loss + distill.weight * distill.loss(logits, idx)
+            loss = (1 - distill.weight) * loss + distill.weight * distill.loss(logits, distill.soft_targets(x, idx))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -294,17 +315,68 @@ def init_from_model(model: nn.Module, path: str, classes: tuple[str, ...], stem:
 
 @dataclass
 class Distillation:
-    """Soft targets from teacher models, one probability row per training image (at ``temperature``)."""
+    """Soft targets from teacher models (at ``temperature``): fixed rows, one per training image, or the
+    ``teachers`` themselves, run on each batch as the student sees it (consistent teaching)."""
 
-    targets: torch.Tensor  # (N, classes) float32, rows sum to 1, in the order of the training Batches
     weight: float
     temperature: float
+    targets: torch.Tensor | None = None  # (N, classes) float32, rows sum to 1, in the order of the training Batches
+    teachers: list[nn.Module] = field(default_factory=list)  # eval mode, on the training device
+    autocast: Any = nullcontext  # () -> context manager for the teachers' forward passes
 
-    def loss(self, logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    @torch.inference_mode()
+    def soft_targets(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """The teachers' mean softened probabilities for the batch ``x`` (the training images ``idx``)."""
+        if self.targets is not None:
+            return self.targets[idx].to(x.device)
+        with self.autocast():
+            probs = [F.softmax(teacher(x).float() / self.temperature, 1) for teacher in self.teachers]
+        return torch.stack(probs).mean(0)
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Hinton et al.'s term: KL(teacher || student) of the softened distributions, scaled by T^2."""
         t = self.temperature
-        student = F.log_softmax(logits / t, 1)
-        return F.kl_div(student, self.targets[idx].to(logits.device), reduction="batchmean") * t * t
+        student = F.log_softmax(logits.float() / t, 1)
+        return F.kl_div(student, targets.clone(), reduction="batchmean") * t * t
+
+
+def load_teacher(path: str, classes: tuple[str, ...], size: int, device: torch.device) -> tuple[nn.Module, ModelCard]:
+    """A fer-video model that can teach this run: same classes, one channel, ``size`` px (clear error otherwise)."""
+    model, card = load_model(path, device)
+    if tuple(card.classes) != tuple(classes) or card.channels != 1 or card.input_size != size:
+        raise WeightsError(
+            f"{path}: --teacher model has classes {','.join(card.classes)}, {card.channels} channel(s), "
+            f"{card.input_size} px; this run needs {','.join(classes)}, 1 channel, {size} px"
+        )
+    return model.to(memory_format=torch.channels_last).eval(), card
+
+
+def teacher_record(path: str, card: ModelCard) -> dict[str, Any]:
+    """Who taught a run, for its model card."""
+    return {
+        "file": str(path),
+        "name": card.name,
+        "sha256": card.sha256,
+        "accuracy_tta": card.metrics.get("accuracy_tta"),
+    }
+
+
+def consistent_teachers(
+    paths: list[str], classes: tuple[str, ...], size: int, device: torch.device
+) -> tuple[list[nn.Module], list[dict[str, Any]]]:
+    """The teachers as models, for ``--teacher-mode consistent``: they see the student's batches, normalised as
+    this run normalises, so each must expect the same normalisation."""
+    models, teachers = [], []
+    for path in paths:
+        model, card = load_teacher(path, classes, size, device)
+        if (card.mean[0], card.std[0]) != (MEAN, STD):
+            raise WeightsError(
+                f"{path}: --teacher model expects mean {card.mean[0]}, std {card.std[0]}; "
+                f"--teacher-mode consistent needs {MEAN}, {STD} (use --teacher-mode fixed)"
+            )
+        models.append(model)
+        teachers.append(teacher_record(path, card))
+    return models, teachers
 
 
 def teacher_targets(
@@ -319,20 +391,8 @@ def teacher_targets(
     images = hashlib.sha1(data.images.numpy().tobytes()).hexdigest()  # the same images in the same order
     shares, teachers = [], []
     for path in paths:
-        model, card = load_model(path, device)
-        if tuple(card.classes) != tuple(classes) or card.channels != 1 or card.input_size != data.images.shape[-1]:
-            raise WeightsError(
-                f"{path}: --teacher model has classes {','.join(card.classes)}, {card.channels} channel(s), "
-                f"{card.input_size} px; this run needs {','.join(classes)}, 1 channel, {data.images.shape[-1]} px"
-            )
-        teachers.append(
-            {
-                "file": str(path),
-                "name": card.name,
-                "sha256": card.sha256,
-                "accuracy_tta": card.metrics.get("accuracy_tta"),
-            }
-        )
+        model, card = load_teacher(path, classes, data.images.shape[-1], device)
+        teachers.append(teacher_record(path, card))
         key = json.dumps({"teacher": card.sha256, "temperature": temperature, "images": images})
         file = cache / f"teacher-{card.sha256[:16]}-T{temperature:g}.pt"
         saved = torch.load(file, map_location="cpu", weights_only=True) if file.is_file() else {}
@@ -403,6 +463,8 @@ def run(args: argparse.Namespace, command: str = "") -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    dtype = autocast_dtype(device, args.precision)
+    autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype is not None else nullcontext
     classes = parse_classes(args.classes)
     t0 = time.time()
     train_ds = load_dataset(args.data, "train", classes)
@@ -446,10 +508,14 @@ def run(args: argparse.Namespace, command: str = "") -> int:
     distill, teachers = None, []
     if args.teacher:
         paths = [p for p in args.teacher.split(",") if p]
-        cache = Path(args.teacher_cache) if args.teacher_cache else out
-        cache.mkdir(parents=True, exist_ok=True)
-        targets, teachers = teacher_targets(paths, train, classes, args.distill_temperature, device, cache)
-        distill = Distillation(targets, args.distill_weight, args.distill_temperature)
+        distill = Distillation(args.distill_weight, args.distill_temperature, autocast=autocast)
+        if args.teacher_mode == "consistent":
+            distill.teachers, teachers = consistent_teachers(paths, classes, train.images.shape[-1], device)
+        else:
+            cache = Path(args.teacher_cache) if args.teacher_cache else out
+            cache.mkdir(parents=True, exist_ok=True)
+            distill.targets, teachers = teacher_targets(paths, train, classes, args.distill_temperature, device, cache)
+    log.info("training precision: %s on %s", "bf16 autocast" if dtype is not None else "fp32", device)
     g = torch.Generator().manual_seed(args.seed)
     start_epoch, history, best = 0, [], -1.0
     if resuming:
@@ -498,6 +564,7 @@ def run(args: argparse.Namespace, command: str = "") -> int:
             g,
             args.erasing,
             distill,
+            autocast,
         )
         train_s = time.time() - t
         metrics = evaluate(model, val, classes, device)
@@ -559,6 +626,7 @@ def run(args: argparse.Namespace, command: str = "") -> int:
                     "epochs": args.epochs,
                     **({"swa": averaged_note} if averaged_note else {}),
                     "train_seconds": round(sum(h["epoch_s"] for h in history)),
+                    "precision": "bf16 autocast" if dtype is not None else "fp32",
                     "recipe": {k: v for k, v in vars(args).items() if k not in {"data", "out"}},
                     **({"initialised_from": lineage} if lineage else {}),
                     **({"distilled_from": teachers} if teachers else {}),

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from fer_video.device import choose_compute, resolve_device
+from fer_video.device import autocast_dtype, choose_compute, resolve_device
 
 
 def test_auto_picks_cuda_with_larger_batches_when_cuda_is_present():
@@ -67,3 +67,22 @@ def test_chunks_hold_several_detections_but_stay_small_for_large_frames():
     assert 1 <= cpu.chunk_frames(8, 3840, 2160) <= 3  # 4K: a few frames per chunk, never many
     assert cpu.chunk_frames(1, 64, 64) == cpu.detect_batch  # detection on every frame: one MTCNN batch
     assert cpu.chunk_frames(8, 100000, 100000) == 1
+
+
+def test_training_precision_is_bf16_only_where_the_hardware_does_it(monkeypatch):
+    """--precision auto: bf16 autocast on a CPU with AMX tiles or a bf16 GPU, fp32 elsewhere; bf16/fp32 as asked."""
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert autocast_dtype(cpu, "auto") is None
+    assert autocast_dtype(cpu, "bf16") is torch.bfloat16
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert autocast_dtype(cpu, "auto") is torch.bfloat16
+    assert autocast_dtype(cpu, "fp32") is None
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")  # a torch without the probe: fp32
+    assert autocast_dtype(cpu, "auto") is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for bf16_gpu, expected in ((True, torch.bfloat16), (False, None)):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda b=bf16_gpu: b)
+        assert autocast_dtype(torch.device("cuda"), "auto") is expected
+    with pytest.raises(ValueError, match="unknown precision"):
+        autocast_dtype(cpu, "fp16")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -266,25 +267,49 @@ def test_distillation_term_is_zero_when_the_student_matches_the_teacher():
     from fer_video.train import Distillation
 
     teacher_logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 3.0, 0.0]])
-    kd = Distillation(torch.softmax(teacher_logits / 2.0, 1), weight=0.5, temperature=2.0)
+    kd = Distillation(weight=0.5, temperature=2.0, targets=torch.softmax(teacher_logits / 2.0, 1))
     idx = torch.tensor([1, 0])
-    assert kd.loss(teacher_logits[idx], idx).item() == pytest.approx(0.0, abs=1e-6)
+    targets = kd.soft_targets(torch.zeros(2, 1, 4, 4), idx)  # fixed targets: the rows of the images idx
+    assert kd.loss(teacher_logits[idx], targets).item() == pytest.approx(0.0, abs=1e-6)
     # a student that disagrees pays for it, and more the further it is
     near, far = teacher_logits[idx] * 0.5, teacher_logits[idx].flip(1)
-    assert 0 < kd.loss(near, idx).item() < kd.loss(far, idx).item()
+    assert 0 < kd.loss(near, targets).item() < kd.loss(far, targets).item()
+
+
+def test_consistent_teachers_label_the_batch_the_student_sees():
+    """--teacher-mode consistent: the targets are the teachers' mean softened predictions on the batch itself,
+    so they change with the augmentation, unlike fixed per-image rows."""
+    from fer_video.train import Distillation
+
+    torch.manual_seed(0)
+    teachers = [build_model(7).eval(), build_model(7).eval()]
+    kd = Distillation(weight=0.5, temperature=2.0, teachers=teachers)
+    x = torch.randn(4, 1, 48, 48)
+    idx = torch.arange(4)
+    with torch.no_grad():
+        expected = sum(torch.softmax(t(x) / 2.0, 1) for t in teachers) / 2
+    targets = kd.soft_targets(x, idx)
+    torch.testing.assert_close(targets, expected)
+    assert not torch.allclose(kd.soft_targets(torch.flip(x, dims=[3]), idx), targets)  # another view, other targets
+    # the student that is the teachers' mean pays nothing; gradients flow to the student only
+    student = torch.log(expected).requires_grad_() * 2.0  # logits whose softmax at T=2 is the mean
+    loss = kd.loss(student, targets)
+    assert loss.item() == pytest.approx(0.0, abs=1e-5)
+    loss.backward()
+    assert all(p.grad is None for t in teachers for p in t.parameters())
 
 
 def test_train_with_teachers_records_them_and_caches_their_targets(tiny_fer, tmp_path, caplog):
     """--teacher: the card names the teachers; each teacher's soft targets are computed once and reused on --resume
     and by other runs given the same --teacher-cache."""
-    from fer_video.train import Batches, teacher_targets
+    from fer_video.train import Batches, predict_loaded, teacher_targets
 
     common = ["--data", str(tiny_fer / "fer2013.csv"), "--batch-size", "16", "--threads", "1", "--limit", "32"]
     teacher = tmp_path / "teacher"
     assert main(["train", *common, "--epochs", "1", "--out", str(teacher), "--name", "teacher"]) == 0
     _, teacher_card = load_model(teacher / "model.pt")
-    cached_file = tmp_path / "student" / f"teacher-{teacher_card.sha256[:16]}-T3.pt"
     student = tmp_path / "student"
+    cached_file = student / f"teacher-{teacher_card.sha256[:16]}-T3.pt"
     args = ["train", *common, "--epochs", "2", "--out", str(student), "--teacher", str(teacher / "model.pt")]
     with caplog.at_level("INFO"):
         assert main(args + ["--epochs-this-run", "1", "--distill-temperature", "3"]) == 0
@@ -295,7 +320,11 @@ def test_train_with_teachers_records_them_and_caches_their_targets(tiny_fer, tmp
     cached = torch.load(cached_file, weights_only=True)["targets"]
     assert cached.shape == (32, 7)
     torch.testing.assert_close(cached.sum(1), torch.ones(32))
-    assert cached.max() < 0.99  # softened at T=3, not one-hot labels
+    # the teacher's own flip-averaged predictions softened at T=3 (not the labels), in the order of the images
+    train = Batches.from_dataset(load_dataset(tiny_fer / "fer2013.csv", "train", teacher_card.classes), 32)
+    teacher_model, _ = load_model(teacher / "model.pt")
+    soft = predict_loaded(teacher_model, teacher_card, train, torch.device("cpu"), temperature=3.0)[1]
+    torch.testing.assert_close(cached, torch.from_numpy(soft))
 
     caplog.clear()
     with caplog.at_level("INFO"):
@@ -319,11 +348,20 @@ def test_train_with_teachers_records_them_and_caches_their_targets(tiny_fer, tmp
     computed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("computing teacher targets")]
     assert len(computed) == 1 and str(teacher2 / "model.pt") in computed[0]
     assert not list((tmp_path / "student2").glob("teacher-*.pt"))  # the cache folder was given
-    train = Batches.from_dataset(load_dataset(tiny_fer / "fer2013.csv", "train", teacher_card.classes), 32)
     mean, names = teacher_targets(both, train, teacher_card.classes, 3.0, torch.device("cpu"), student)
     shares = [torch.load(f, weights_only=True)["targets"] for f in sorted(student.glob("teacher-*-T3.pt"))]
     assert len(shares) == 2 and [t["name"] for t in names] == ["teacher", "t2"]
     torch.testing.assert_close(mean, (shares[0] + shares[1]) / 2)
+
+    # --teacher-mode consistent: the teachers run on the student's batches; nothing is cached
+    consistent = tmp_path / "consistent"
+    one = ["train", *common, "--epochs", "1", "--out", str(consistent), "--teacher", ",".join(both)]
+    assert main(one + ["--teacher-mode", "consistent", "--precision", "fp32"]) == 0
+    _, card = load_model(consistent / "model.pt")
+    taught_by = [t["sha256"] for t in card.training["distilled_from"]]
+    assert taught_by == [teacher_card.sha256, load_model(both[1])[1].sha256]
+    assert card.training["recipe"]["teacher_mode"] == "consistent" and card.training["precision"] == "fp32"
+    assert not list(consistent.glob("teacher-*.pt"))
 
     # a teacher for other classes, or a weight outside (0, 1]: one clear error each, nothing trained
     other = ["--debug", "train", *common, "--epochs", "1", "--out", str(tmp_path / "other")]
@@ -331,6 +369,14 @@ def test_train_with_teachers_records_them_and_caches_their_targets(tiny_fer, tmp
         main([*other, "--classes", "angry,happy,sad,neutral", "--teacher", str(teacher / "model.pt")])
     with pytest.raises(SettingsError, match="--distill-weight"):
         main([*other, "--teacher", str(teacher / "model.pt"), "--distill-weight", "0"])
+    # a consistent teacher must expect this run's normalisation: it sees the student's normalised batches
+    renormed = tmp_path / "renormed"
+    renormed.mkdir()
+    shutil.copy(teacher / "model.pt", renormed / "model.pt")
+    card_json = json.loads((teacher / "model.json").read_text())
+    (renormed / "model.json").write_text(json.dumps({**card_json, "mean": [0.4]}))
+    with pytest.raises(WeightsError, match="expects mean 0.4"):
+        main([*other, "--teacher", str(renormed / "model.pt"), "--teacher-mode", "consistent"])
 
 
 def test_swa_averages_the_last_epochs_at_a_constant_lr_and_resumes(tiny_fer, tmp_path):
