@@ -465,6 +465,7 @@ def run(args: argparse.Namespace, command: str = "") -> int:
     device = resolve_device(args.device)
     dtype = autocast_dtype(device, args.precision)
     autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype is not None else nullcontext
+    precision = "bf16 autocast" if dtype is not None else "fp32"  # for the log and the card
     classes = parse_classes(args.classes)
     t0 = time.time()
     train_ds = load_dataset(args.data, "train", classes)
@@ -515,7 +516,7 @@ def run(args: argparse.Namespace, command: str = "") -> int:
             cache = Path(args.teacher_cache) if args.teacher_cache else out
             cache.mkdir(parents=True, exist_ok=True)
             distill.targets, teachers = teacher_targets(paths, train, classes, args.distill_temperature, device, cache)
-    log.info("training precision: %s on %s", "bf16 autocast" if dtype is not None else "fp32", device)
+    log.info("training precision: %s on %s", precision, device)
     g = torch.Generator().manual_seed(args.seed)
     start_epoch, history, best = 0, [], -1.0
     if resuming:
@@ -626,7 +627,7 @@ def run(args: argparse.Namespace, command: str = "") -> int:
                     "epochs": args.epochs,
                     **({"swa": averaged_note} if averaged_note else {}),
                     "train_seconds": round(sum(h["epoch_s"] for h in history)),
-                    "precision": "bf16 autocast" if dtype is not None else "fp32",
+                    "precision": precision,
                     "recipe": {k: v for k, v in vars(args).items() if k not in {"data", "out"}},
                     **({"initialised_from": lineage} if lineage else {}),
                     **({"distilled_from": teachers} if teachers else {}),
