@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fer_video.data import FaceDataset, load_dataset, parse_classes
+from fer_video.degrade import degrade
 from fer_video.device import autocast_dtype, resolve_device
 from fer_video.errors import SettingsError, WeightsError
 from fer_video.metrics import confusion, save_confusion, summarize
@@ -66,6 +67,14 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
         "PATH: a fer-video model (.pt with its .json) to continue from, e.g. a warm restart of a finished run",
     )
     p.add_argument("--erasing", type=float, default=0.5, help="probability of random erasing per image")
+    p.add_argument(
+        "--video-aug",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of training images given video-like degradations (turn, down-scaling, blur, light, noise, "
+        "JPEG); teachers still see the clean image (default 0: off)",
+    )
     p.add_argument(
         "--teacher",
         default=None,
@@ -199,8 +208,23 @@ def augment(x: torch.Tensor, g: torch.Generator, erasing: float = 0.5) -> torch.
 
 def training_inputs(images_u8: torch.Tensor, g: torch.Generator, erasing: float, device: torch.device) -> torch.Tensor:
     """A batch as the network trains on it: augmented, normalised, channels_last on ``device``."""
-    x = augment(images_u8.float() / 255.0, g, erasing)
+    return _network_input(augment(images_u8.float() / 255.0, g, erasing), device)
+
+
+def _network_input(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return ((x - MEAN) / STD).to(device, memory_format=torch.channels_last)
+
+
+def student_teacher_inputs(
+    images_u8: torch.Tensor, g: torch.Generator, erasing: float, video_aug: float, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The student's batch (augmented, then with video-like degradations on a share ``video_aug`` of the images)
+    and the teacher's view of the same images (augmented only: a teacher labels the clean face)."""
+    x = augment(images_u8.float() / 255.0, g, erasing)
+    clean = _network_input(x, device)
+    if video_aug <= 0:
+        return clean, clean
+    return _network_input(degrade(x, g, video_aug), device), clean
 
 
 def train_one_epoch(
@@ -215,6 +239,7 @@ def train_one_epoch(
     erasing: float = 0.5,
     distill: Distillation | None = None,
     autocast: Any = nullcontext,
+    video_aug: float = 0.0,
 ) -> dict[str, float]:
     """One pass over ``data``; ``autocast`` () -> context manager wraps the forward pass (bf16 or none)."""
     model.train()
@@ -222,13 +247,14 @@ def train_one_epoch(
     for images, labels, idx in data.shuffled(batch_size, g):
         if len(labels) < 2:  # BatchNorm cannot train on one sample
             continue
-        x = training_inputs(images, g, erasing, device)
+        x, x_teacher = student_teacher_inputs(images, g, erasing, video_aug, device)
         y = labels.to(device)
         with autocast():
             logits = model(x).float()
         loss = criterion(logits, y)
         if distill is not None:
-            loss = (1 - distill.weight) * loss + distill.weight * distill.loss(logits, distill.soft_targets(x, idx))
+            targets = distill.soft_targets(x_teacher, idx)
+            loss = (1 - distill.weight) * loss + distill.weight * distill.loss(logits, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -454,6 +480,8 @@ def run(args: argparse.Namespace, command: str = "") -> int:
     # option values that cannot work: one line each, before any data is read or the run folder is made
     if args.teacher and (not 0 < args.distill_weight <= 1 or args.distill_temperature <= 0):
         raise SettingsError("--distill-weight must be in (0, 1] and --distill-temperature > 0")
+    if not 0 <= getattr(args, "video_aug", 0.0) <= 1:
+        raise SettingsError("--video-aug must be between 0 and 1")
     if not 0 <= args.swa <= args.epochs or args.swa_lr <= 0:
         raise SettingsError(f"--swa must be between 0 and --epochs ({args.epochs}) and --swa-lr > 0")
     out = Path(args.out)
@@ -566,6 +594,7 @@ def run(args: argparse.Namespace, command: str = "") -> int:
             args.erasing,
             distill,
             autocast,
+            getattr(args, "video_aug", 0.0),
         )
         train_s = time.time() - t
         metrics = evaluate(model, val, classes, device)
