@@ -13,14 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from fer_video.errors import Cancelled, FerVideoError, OutputError
-from fer_video.pipeline import (
-    OUTPUT_SUFFIXES,
-    Models,
-    annotate_video,
-    os_error_reason,
-    output_paths,
-    prepare_output_folder,
-)
+from fer_video.outputs import OUTPUT_SUFFIXES, os_error_reason, output_paths, prepare_output_folder
+from fer_video.pipeline import annotate_video
+from fer_video.stages import Models
 from fer_video.types import Progress, Settings
 
 log = logging.getLogger(__name__)

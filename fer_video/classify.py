@@ -45,6 +45,16 @@ class EmotionClassifier:
         model, card = load_model(weights, device)
         return cls(model, card, device, batch_size, tta)
 
+    def describe(self) -> dict[str, object]:
+        """What the summary records of the model: name, checksum, classes, PublicTest accuracy (flip TTA)."""
+        card = self.card
+        return {
+            "name": card.name,
+            "sha256": card.sha256,
+            "classes": card.classes,
+            "publictest_accuracy_tta": card.metrics.get("accuracy_tta"),
+        }
+
     def crops(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """(N, size, size, channels) uint8 crops of ``image`` (RGB) following the card's crop rule."""
         size, h, w = self.card.input_size, image.shape[0], image.shape[1]

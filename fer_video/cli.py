@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from fer_video import __version__
-from fer_video.errors import FerVideoError
+from fer_video.errors import FerVideoError, SettingsError
 
 log = logging.getLogger("fer_video")
 
@@ -153,7 +153,10 @@ def _annotate(inputs: list[Path], out: Path, args: argparse.Namespace, batch_csv
     if wrong:
         flag = {"det_threshold": "threshold"}
         return _usage("; ".join(f"--{flag.get(n, n).replace('_', '-')} {why}" for n, why in wrong))
-    models = load_models(settings)
+    try:
+        models = load_models(settings)
+    except SettingsError as exc:  # e.g. --device: a bad value is a usage error
+        return _usage(f"--device: {exc}")
     files_bar = tqdm(total=len(inputs), unit="video", disable=args.quiet or len(inputs) < 2, position=0)
     frame_bar: list = [None]
 

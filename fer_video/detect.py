@@ -28,36 +28,27 @@ class FaceDetector:
         threshold: float = 0.9,
         max_side: int = 640,
         channels_last: bool = True,
+        cascade: MTCNNCascade | None = None,
     ) -> None:
+        """``cascade``: already loaded MTCNN networks to share (one per settings, loaded once)."""
         self.device = device
         self.min_face = min_face
         self.threshold = threshold
         self.max_side = max_side
-        self.cascade = MTCNNCascade(device, channels_last=channels_last and device.type == "cpu")
+        self.cascade = cascade or MTCNNCascade(device, channels_last=channels_last and device.type == "cpu")
 
-    def scale_for(self, width: int, height: int, max_side: int | None = None) -> float:
-        max_side = self.max_side if max_side is None else max_side
+    def scale_for(self, width: int, height: int) -> float:
         longer = max(width, height)
-        return max_side / longer if max_side and longer > max_side else 1.0
+        return self.max_side / longer if self.max_side and longer > self.max_side else 1.0
 
     @torch.inference_mode()
-    def detect(
-        self,
-        images: list[np.ndarray],
-        min_face: int | None = None,
-        threshold: float | None = None,
-        max_side: int | None = None,
-    ) -> list[Detections]:
-        """Faces in each of ``images`` (same-size RGB uint8 frames), boxes in original pixels, clipped.
-
-        ``min_face``, ``threshold`` and ``max_side`` override the constructor's values for this call (so one
-        loaded detector serves runs with different settings)."""
+    def detect(self, images: list[np.ndarray]) -> list[Detections]:
+        """Faces in each of ``images`` (same-size RGB uint8 frames), boxes in original pixels, clipped."""
         if not images:
             return []
-        min_face = self.min_face if min_face is None else min_face
-        threshold = self.threshold if threshold is None else threshold
+        min_face, threshold = self.min_face, self.threshold
         h, w = images[0].shape[:2]
-        scale = self.scale_for(w, h, max_side)
+        scale = self.scale_for(w, h)
         if scale < 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             batch = np.stack([cv2.resize(im, size, interpolation=cv2.INTER_AREA) for im in images])

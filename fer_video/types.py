@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -62,14 +62,18 @@ class Detections:
 
     xyxy: np.ndarray  # (N, 4) float32, pixels of the upright frame
     confidence: np.ndarray  # (N,) float32 detector score
-    face_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    face_id: np.ndarray | None = None  # None: -1 for every box (not tracked yet)
 
     def __post_init__(self) -> None:
         self.xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
         self.confidence = np.asarray(self.confidence, dtype=np.float32).reshape(-1)
-        if len(self.face_id) != len(self.xyxy):
+        if face_id_missing := self.face_id is None:
             self.face_id = np.full(len(self.xyxy), -1, dtype=np.int64)
-        self.face_id = np.asarray(self.face_id, dtype=np.int64)
+        self.face_id = np.asarray(self.face_id, dtype=np.int64).reshape(-1)
+        if not face_id_missing and len(self.face_id) != len(self.xyxy):
+            raise ValueError(f"face_id has {len(self.face_id)} entries for {len(self.xyxy)} boxes")
+        if len(self.confidence) != len(self.xyxy):
+            raise ValueError(f"confidence has {len(self.confidence)} entries for {len(self.xyxy)} boxes")
 
     @classmethod
     def empty(cls) -> Detections:

@@ -338,7 +338,6 @@ def _mux_audio(video_path: Path, source: Path, out_path: Path) -> bool:
                         continue
                     yield float(p.dts * a_in.time_base), 1, p
 
-            resampler = None
             for _, kind, packet in heapq.merge(video_packets(), audio_packets(), key=lambda x: (x[0], x[1])):
                 if kind == 0:
                     packet.stream = v_out
@@ -352,5 +351,4 @@ def _mux_audio(video_path: Path, source: Path, out_path: Path) -> bool:
                         out.mux(a_out.encode(frame))
             if not copy:
                 out.mux(a_out.encode(None))
-            del resampler
     return True

@@ -103,6 +103,14 @@ def test_out_of_range_settings_are_usage_errors_before_any_work(option, value, s
     assert not out.exists()
 
 
+def test_a_bad_device_is_a_usage_error(demo_video, tiny_weights, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["annotate", str(demo_video), "--out", str(out), "--weights", str(tiny_weights), "--quiet"]
+    assert main([*args, "--device", "tpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fer-video: error: --device") and "tpu" in err and err.count("\n") == 1
+
+
 def test_demo_into_a_file_is_a_one_line_error(tmp_path, capsys):
     (tmp_path / "afile").write_text("x")
     assert main(["demo", "--out", str(tmp_path / "afile")]) == 1

@@ -247,3 +247,35 @@ def test_written_video_keeps_the_colours_of_the_frames(tmp_path, size):
     back = frames[1][:h, :w].astype(int)
     assert np.abs(back - image).mean() < 4.0
     assert np.abs(back.mean(axis=(0, 1)) - image.mean(axis=(0, 1))).max() < 2.0  # no colour cast
+
+
+def test_a_stand_in_tracker_plugs_in_through_models(tmp_path, demo_video, models, fast_settings):
+    """A tracker is swapped by giving ``Models`` another factory: no other module changes."""
+    import dataclasses
+
+    from fer_video.stages import Tracker
+
+    class EveryFaceIsZero:
+        def __init__(self) -> None:
+            self.last = Detections.empty()
+
+        def update(self, dets: Detections, time_s: float) -> Detections:
+            self.last = Detections(dets.xyxy, dets.confidence, np.zeros(len(dets), np.int64))
+            return self.last
+
+        def carry(self, time_s: float) -> Detections:
+            return self.last
+
+        def reset(self) -> None:
+            self.last = Detections.empty()
+
+    assert isinstance(EveryFaceIsZero(), Tracker)
+    stand_in = dataclasses.replace(models, tracker_for=lambda settings: EveryFaceIsZero())
+    r = annotate_video(demo_video, tmp_path, dataclasses.replace(fast_settings, write_video=False), models=stand_in)
+    assert r.faces == 1 and list(r.summary["per_face"]) == ["0"]
+
+
+def test_detections_refuse_a_face_id_array_of_the_wrong_length():
+    with pytest.raises(ValueError, match="face_id"):
+        Detections(np.zeros((2, 4)), np.ones(2), np.arange(3))
+    assert list(Detections(np.zeros((2, 4)), np.ones(2)).face_id) == [-1, -1]

@@ -209,12 +209,16 @@ def test_old_job_folders_are_cleaned(make_app):
 
 
 def test_models_are_loaded_once_and_detector_knobs_are_per_job(app):
-    a = app.models(app.settings(1, 0.3, 20, "cpu"))
-    b = app.models(app.settings(3, 0.0, 60, "cpu"))
+    from fer_video.pipeline import FaceAnnotator
+
+    s1, s2 = app.settings(1, 0.3, 20, "cpu"), app.settings(3, 0.0, 60, "cpu")
+    a, b = app.models(s1), app.models(s2)
     assert len(app.loads) == 1
     assert a.classifier is b.classifier
-    assert a.detector.min_face == 20 and b.detector.min_face == 60
-    assert b.detector.cascade is a.detector.cascade  # the loaded nets are shared
+    # each job's annotator builds its detector from the job's settings, over the shared networks
+    da, db = FaceAnnotator(a, s1).detector, FaceAnnotator(b, s2).detector
+    assert da.min_face == 20 and db.min_face == 60
+    assert db.cascade is da.cascade  # the loaded nets are shared
 
 
 def test_batch_gives_a_row_per_file_and_one_zip(app, demo_video, not_a_video, make_video, tmp_path):

@@ -9,7 +9,6 @@ uploads against its limits, gives each job its own folder, shows progress and tu
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import logging
 import os
@@ -239,18 +238,7 @@ class FerVideoUI:
         with self._models_lock:
             if key not in self._models:
                 self._models[key] = self._load(settings)
-            base = self._models[key]
-        det = base.detector
-        if (det.min_face, det.threshold, det.max_side) == (
-            settings.min_face,
-            settings.det_threshold,
-            settings.detect_max_side,
-        ):
-            return base
-        # the detector's size/threshold knobs are per job: a shallow copy shares the loaded MTCNN nets
-        det = copy.copy(det)
-        det.min_face, det.threshold, det.max_side = settings.min_face, settings.det_threshold, settings.detect_max_side
-        return dataclasses.replace(base, detector=det)
+            return self._models[key]
 
     # -- job folders
 
