@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from fer_video.errors import Cancelled, FerVideoError, OutputError
-from fer_video.outputs import OUTPUT_SUFFIXES, os_error_reason, output_paths, prepare_output_folder
+from fer_video.outputs import OUTPUT_SUFFIXES, os_error_reason, output_paths, prepare_output_folder, unique_names
 from fer_video.pipeline import annotate_video
 from fer_video.stages import Models
 from fer_video.types import Progress, Settings
@@ -86,14 +86,7 @@ def collect_inputs(specs: list[str], recursive: bool = False) -> list[Path]:
 
 def output_names(inputs: list[Path]) -> list[str]:
     """One output name per input: the file's stem, with ``-2``, ``-3``... when two inputs share a stem."""
-    names, used = [], set()
-    for p in inputs:
-        name, k = p.stem, 2
-        while name in used:
-            name, k = f"{p.stem}-{k}", k + 1
-        used.add(name)
-        names.append(name)
-    return names
+    return unique_names([p.stem for p in inputs])
 
 
 def write_batch_csv(rows: list[BatchRow], path: Path) -> None:

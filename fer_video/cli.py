@@ -45,55 +45,11 @@ def _handle_sigterm():
 
 
 def _add_annotate_options(p: argparse.ArgumentParser) -> None:
+    from fer_video.options import add_arguments
     from fer_video.types import Settings
 
-    d = Settings()
     p.add_argument("--out", "-o", default="results", help="output folder (default: results/)")
-    p.add_argument("--weights", default=None, help="model .pt with its .json beside it (default: weights/)")
-    p.add_argument("--device", default=d.device, help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
-    p.add_argument(
-        "--detect-every",
-        type=int,
-        default=d.detect_every,
-        metavar="N",
-        help=f"run the detector on every Nth frame, tracker carries boxes between (default {d.detect_every})",
-    )
-    p.add_argument(
-        "--detect-max-side",
-        type=int,
-        default=d.detect_max_side,
-        metavar="PX",
-        help=f"downscale frames to this longer side for detection, 0 never (default {d.detect_max_side})",
-    )
-    p.add_argument(
-        "--min-face",
-        type=int,
-        default=d.min_face,
-        metavar="PX",
-        help=f"smallest face to detect, in pixels (default {d.min_face})",
-    )
-    p.add_argument(
-        "--threshold",
-        type=float,
-        default=d.det_threshold,
-        help=f"detection confidence threshold (default {d.det_threshold})",
-    )
-    p.add_argument(
-        "--smoothing",
-        type=float,
-        default=d.smoothing,
-        metavar="SECONDS",
-        help=f"EMA time constant in seconds, 0 turns smoothing off (default {d.smoothing})",
-    )
-    p.add_argument(
-        "--tta",
-        action=argparse.BooleanOptionalAction,
-        default=d.tta,
-        help=f"flip test-time augmentation: also classify the mirror image and average (default {d.tta})",
-    )
-    p.add_argument("--no-video", action="store_true", help="skip the annotated video (CSV, summary, plot only)")
-    p.add_argument("--crf", type=int, default=d.crf, help=f"H.264 quality, lower is better (default {d.crf})")
-    p.add_argument("--preset", default=d.preset, help=f"x264 preset (default {d.preset})")
+    add_arguments(p, Settings())
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
@@ -125,34 +81,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace):
+    from fer_video.options import settings_kwargs
     from fer_video.types import Settings
 
-    return Settings(
-        weights=args.weights,
-        device=args.device,
-        detect_every=args.detect_every,
-        detect_max_side=args.detect_max_side,
-        min_face=args.min_face,
-        det_threshold=args.threshold,
-        smoothing=args.smoothing,
-        tta=args.tta,
-        write_video=not args.no_video,
-        crf=args.crf,
-        preset=args.preset,
-    )
+    return Settings(**settings_kwargs(args))
 
 
 def _annotate(inputs: list[Path], out: Path, args: argparse.Namespace, batch_csv: bool) -> int:
     from tqdm import tqdm
 
     from fer_video.batch import run_batch
-    from fer_video.pipeline import load_models
+    from fer_video.options import flag_of
+    from fer_video.stages import load_models
 
     settings = _settings(args)
     wrong = settings.problems()
     if wrong:
-        flag = {"det_threshold": "threshold"}
-        return _usage("; ".join(f"--{flag.get(n, n).replace('_', '-')} {why}" for n, why in wrong))
+        return _usage("; ".join(f"{flag_of(n)} {why}" for n, why in wrong))
     try:
         models = load_models(settings)
     except SettingsError as exc:  # e.g. --device: a bad value is a usage error
@@ -232,7 +177,7 @@ def _run(args: argparse.Namespace) -> int:
         return _annotate(inputs, Path(args.out), args, batch_csv=several)
     if args.command == "demo":
         from fer_video.demo import make_demo_video
-        from fer_video.pipeline import prepare_output_folder
+        from fer_video.outputs import prepare_output_folder
 
         out = Path(args.out)
         prepare_output_folder(out)  # a clear error before the clip is made
@@ -251,7 +196,7 @@ def _run(args: argparse.Namespace) -> int:
             import gradio  # noqa: F401
         except ModuleNotFoundError:
             raise FerVideoError("the web app needs Gradio 6: pip install 'fer-video[ui]'") from None
-        from fer_video.ui.app import main as ui_main  # ui/ in a checkout, fer_video/ui/ in a wheel
+        from fer_video.ui.app import main as ui_main
 
         return int(ui_main(args.ui_args) or 0)
     return _usage(f"unknown command {args.command!r}")

@@ -28,6 +28,20 @@ def output_paths(out_dir: Path, name: str) -> dict[str, Path]:
     return {key: out_dir / f"{name}{suffix}" for key, suffix in OUTPUT_SUFFIXES.items()}
 
 
+def unique_names(stems: list[str], fold_case: bool = False) -> list[str]:
+    """One output name per stem: the stem itself, then ``STEM-2``, ``STEM-3``... for the repeats
+    (``fold_case``: names that differ only in case count as repeats too)."""
+    names: list[str] = []
+    used: set[str] = set()
+    for stem in stems:
+        name, k = stem, 2
+        while (name.lower() if fold_case else name) in used:
+            name, k = f"{stem}-{k}", k + 1
+        used.add(name.lower() if fold_case else name)
+        names.append(name)
+    return names
+
+
 def os_error_reason(exc: OSError) -> str:
     """A short reason for an OSError in a one-line message: "disk full", else the OS's own words."""
     return "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc) or exc.__class__.__name__)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -11,19 +10,7 @@ from typing import Any
 import numpy as np
 
 from fer_video.errors import SettingsError
-
-X264_PRESETS = (
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-    "placebo",
-)
+from fer_video.options import problems
 
 
 @dataclass(frozen=True)
@@ -116,23 +103,10 @@ class Settings:
     preset: str = "veryfast"  # x264 speed preset
 
     def problems(self) -> list[tuple[str, str]]:
-        """``(field, what is wrong)`` for every setting out of range; empty when all are usable."""
+        """``(field, what is wrong)`` for every setting out of range (``options.ANNOTATE_OPTIONS``); empty when all
+        are usable."""
 
-        def number(x: Any, low: float, high: float = math.inf) -> bool:
-            return isinstance(x, (int, float)) and math.isfinite(x) and low <= x <= high
-
-        rules = [
-            ("detect_every", number(self.detect_every, 1) and int(self.detect_every) == self.detect_every, ">= 1"),
-            ("detect_max_side", number(self.detect_max_side, 0), ">= 0 (0: never downscale)"),
-            ("min_face", number(self.min_face, 1), ">= 1 pixel"),
-            ("det_threshold", number(self.det_threshold, 0, 1), "in [0, 1]"),
-            ("smoothing", number(self.smoothing, 0), "a number of seconds >= 0 (0: off)"),
-            ("iou_match", number(self.iou_match, 0, 1), "in [0, 1]"),
-            ("max_missed_s", number(self.max_missed_s, 0), ">= 0 seconds"),
-            ("crf", number(self.crf, 0, 51), "in [0, 51]"),
-            ("preset", self.preset in X264_PRESETS, "one of " + ", ".join(X264_PRESETS)),
-        ]
-        return [(name, f"must be {rule}, not {getattr(self, name)!r}") for name, ok, rule in rules if not ok]
+        return problems(self)
 
     def check(self) -> None:
         """Raise ``SettingsError`` naming every setting out of range."""

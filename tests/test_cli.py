@@ -68,7 +68,7 @@ def test_demo_command_makes_and_annotates_the_demo_clip(tiny_weights, tmp_path):
 
 
 def test_ui_command_hands_its_options_to_the_app(monkeypatch):
-    import fer_video.ui.app as app  # ui/ in this checkout (the editable install maps it), fer_video/ui/ in a wheel
+    import fer_video.ui.app as app
 
     seen = []
     monkeypatch.setattr(app, "main", lambda argv: seen.append(argv) or 0)

@@ -279,3 +279,11 @@ def test_detections_refuse_a_face_id_array_of_the_wrong_length():
     with pytest.raises(ValueError, match="face_id"):
         Detections(np.zeros((2, 4)), np.ones(2), np.arange(3))
     assert list(Detections(np.zeros((2, 4)), np.ones(2)).face_id) == [-1, -1]
+
+
+def test_repeated_output_names_get_a_number():
+    from fer_video.outputs import unique_names
+
+    assert unique_names(["a", "b", "a", "a"]) == ["a", "b", "a-2", "a-3"]
+    assert unique_names(["Clip", "clip"]) == ["Clip", "clip"]
+    assert unique_names(["Clip", "clip"], fold_case=True) == ["Clip", "clip-2"]

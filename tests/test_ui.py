@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -21,13 +22,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from fer_video.errors import Cancelled  # noqa: E402
-from fer_video.timeline import read_timeline, timeline_columns  # noqa: E402
-from ui.app import (  # noqa: E402
+from fer_video.errors import Cancelled
+from fer_video.timeline import read_timeline, timeline_columns
+from fer_video.ui.app import (
     FerVideoUI,
     UIConfig,
     build_demo,
@@ -271,9 +268,38 @@ def test_page_has_three_tabs_and_one_annotate_job_at_a_time(app):
     config = demo.get_config_file()
     labels = {c.get("props", {}).get("label") for c in config["components"]}
     assert {"Video", "Batch", "Webcam"} <= labels
+    tabs = [c["props"]["label"] for c in config["components"] if c.get("type") == "tabitem"]
+    assert sorted(tabs) == ["Batch", "Video", "Webcam"]
     fns = {fn.name: fn for fn in demo.fns.values()}
     assert fns["on_annotate"].concurrency_limit == 1 and fns["on_batch"].concurrency_limit == 1
     assert fns["on_annotate"].concurrency_id == fns["on_batch"].concurrency_id  # they share the one slot
+
+
+def test_settings_controls_refuse_what_the_cli_refuses(app):
+    from fer_video.errors import SettingsError
+
+    for every, smoothing, min_face in [(0, 0.3, 40), (2.5, 0.3, 40), (8, -1, 40), (8, 0.3, 0)]:
+        with pytest.raises(SettingsError):
+            app.settings(every, smoothing, min_face, "cpu")
+    s = app.settings(3.0, 0.0, 60.0, "cpu")  # sliders send floats
+    assert (s.detect_every, s.smoothing, s.min_face) == (3, 0.0, 60) and isinstance(s.detect_every, int)
+
+
+def test_the_settings_controls_come_from_the_options_table(app):
+    from fer_video.options import OPTIONS
+    from fer_video.ui.controls import SHOWN
+
+    demo = build_demo(app)
+    sliders = {c["props"]["label"]: c["props"] for c in demo.get_config_file()["components"] if c["type"] == "slider"}
+    for name in SHOWN:
+        ui = OPTIONS[name].ui
+        assert (sliders[ui.label]["minimum"], sliders[ui.label]["maximum"]) == (ui.low, ui.high)
+
+
+def test_the_job_handlers_do_not_import_gradio():
+    probe = "import sys, fer_video.ui.jobs; print('gradio' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_cli_flags_and_defaults(tmp_path):

@@ -65,7 +65,7 @@ def server(tmp_path_factory, fast_settings, models):
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    from ui.app import FerVideoUI, UIConfig, launch
+    from fer_video.ui.app import FerVideoUI, UIConfig, launch
 
     work = tmp_path_factory.mktemp("ui-work")
     if SHIPPED:

@@ -1,0 +1,59 @@
+"""The Batch tab: several uploads -> a results table and one zip."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from fer_video.errors import Cancelled
+from fer_video.types import Progress
+from fer_video.ui.controls import cancel_handler, frames_progress, session_id, settings_controls, user_errors
+from fer_video.ui.jobs import FerVideoUI, limits
+
+
+def build(app: FerVideoUI, devices: list[str]) -> None:
+    """Render the tab and wire its events (inside ``gr.Tabs``)."""
+    with gr.Tab("Batch", id="batch"):
+        gr.Markdown(
+            f"Annotate several videos at once (up to {app.config.max_batch_files}); one bad file never "
+            f"stops the batch. {limits(app.config)}"
+        )
+        with gr.Row(equal_height=False):
+            with gr.Column():
+                batch_files = gr.File(
+                    label="Videos", file_count="multiple", file_types=["video"], elem_id="batch-files"
+                )
+                with gr.Accordion("Settings", open=False):
+                    controls = settings_controls(devices, app.config.device)
+                with gr.Row():
+                    b_run = gr.Button("Annotate all", variant="primary", elem_id="batch-run")
+                    b_stop = gr.Button("Cancel", variant="stop")
+            with gr.Column():
+                b_status = gr.Markdown("")
+                b_table = gr.Dataframe(label="Results", interactive=False, elem_id="batch-table")
+                b_zip = gr.DownloadButton("All outputs (zip)", visible=False, elem_id="batch-zip")
+
+        def on_batch(files, every_n, smooth_s, min_px, dev, request: gr.Request, progress=gr.Progress()):  # noqa: B008
+            def update(k: int, n: int, name: str, p: Progress | None) -> None:
+                desc = f"Video {k + 1} of {n}: {name}"
+                if p is None:
+                    progress((k, n), desc=desc, unit="videos")
+                else:
+                    frames_progress(progress, desc)(p)
+
+            with user_errors(), app.job_cancel(session_id(request)) as cancel:
+                try:
+                    out = app.batch(files, every_n, smooth_s, min_px, dev, cancel=cancel, progress=update)
+                except Cancelled:
+                    gr.Info("Batch cancelled.")
+                    return "Cancelled: no files were kept.", None, gr.DownloadButton(visible=False)
+            return out.message, out.table, gr.DownloadButton(value=str(out.zip_path), visible=True)
+
+        b_job = b_run.click(
+            on_batch,
+            [batch_files, *controls],
+            [b_status, b_table, b_zip],
+            concurrency_limit=1,
+            concurrency_id="annotate",
+            api_name="batch",
+        )
+        b_stop.click(cancel_handler(app), None, [b_status], cancels=[b_job], queue=False, api_visibility="private")

@@ -1,0 +1,70 @@
+"""What the tabs share: library errors as browser messages, progress, and the settings controls (made from
+the options table, ``fer_video.options``, like the CLI's flags)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import gradio as gr
+
+from fer_video.errors import FerVideoError
+from fer_video.options import OPTIONS
+from fer_video.types import Progress, Settings
+from fer_video.ui.jobs import FerVideoUI, fmt_seconds, log
+
+#: the settings the web app shows, in this order; each row of the options table with a ``ui`` slider
+SHOWN = ("detect_every", "smoothing", "min_face")
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """The one place where library errors become messages in the browser."""
+    try:
+        yield
+    except gr.Error:
+        raise
+    except FerVideoError as exc:
+        raise gr.Error(str(exc), title="Cannot process this video") from None
+    except Exception as exc:
+        log.exception("unexpected error in the UI")
+        raise gr.Error(f"Unexpected error ({exc.__class__.__name__}); see the server log for details.") from exc
+
+
+def session_id(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None) if request is not None else None
+
+
+def frames_progress(progress: gr.Progress, desc: str) -> Callable[[Progress], None]:
+    def update(p: Progress) -> None:
+        if p.total and p.done:
+            eta = p.elapsed_s / p.done * (p.total - p.done)
+            progress((p.done, p.total), desc=f"{desc} · about {fmt_seconds(eta)} left", unit="frames")
+        else:
+            progress((p.done, None), desc=desc, unit="frames")
+
+    return update
+
+
+def settings_controls(devices: list[str], device: str) -> list[gr.components.Component]:
+    """One slider per shown option (range, default and label from the options table) and the device picker,
+    in the order the job handlers take them."""
+    defaults = Settings()
+    controls: list[gr.components.Component] = []
+    for name in SHOWN:
+        ui = OPTIONS[name].ui
+        assert ui is not None, name
+        value = getattr(defaults, name)
+        controls.append(gr.Slider(ui.low, ui.high, value=value, step=ui.step, label=ui.label, info=ui.info))
+    controls.append(gr.Dropdown(devices, value=device if device in devices else "auto", label="Device"))
+    return controls
+
+
+def cancel_handler(app: FerVideoUI) -> Callable[[gr.Request], str]:
+    """The Cancel buttons' handler: stop this browser session's running job."""
+
+    def on_cancel(request: gr.Request):
+        app.request_cancel(session_id(request))
+        return "Cancelled: no files were kept."
+
+    return on_cancel
