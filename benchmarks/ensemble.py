@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fer_video.data import load_dataset
 from fer_video.errors import FerVideoError
 from fer_video.model import load_model
-from fer_video.train import Batches, predict_loaded
+from fer_video.predict import Batches, predict_loaded
+from fer_video.training.data import load_dataset
 
 
 def main() -> None:

@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="make a synthetic demo clip (package-shipped faces) and annotate it")
     _add_annotate_options(d)
 
-    from fer_video import evaluate, train
+    from fer_video import evaluate
+    from fer_video.training import run as train
 
     train.get_args_parser(sub.add_parser("train", help="train the ResNet18 on FER2013"))
     evaluate.get_args_parser(sub.add_parser("evaluate", help="evaluate a model on FER2013 (PublicTest by default)"))
@@ -184,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
         clip = make_demo_video(out / "demo.mp4")
         return _annotate([clip], out, args, batch_csv=False)
     if args.command == "train":
-        from fer_video import train
+        from fer_video.training import run as train
 
         return train.run(args, "fer-video " + " ".join(shlex.quote(a) for a in args.argv))
     if args.command == "evaluate":

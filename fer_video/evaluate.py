@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fer_video.data import load_dataset
 from fer_video.device import resolve_device
 from fer_video.errors import OutputError
-from fer_video.metrics import confusion, save_confusion, summarize
 from fer_video.model import load_model
-from fer_video.train import Batches, predict_loaded
+from fer_video.predict import Batches, predict_loaded
+from fer_video.training.data import load_dataset
+from fer_video.training.metrics import confusion, save_confusion, summarize
 
 log = logging.getLogger(__name__)
 

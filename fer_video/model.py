@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 ARCH = "resnet18"
 IMAGENET_FILE = "resnet18-f37072fd.pth"  # torchvision's ResNet18_Weights.IMAGENET1K_V1 file name
+#: the grey-level normalisation of fer-video's models (trained with it; a card records its own)
+MEAN, STD = 0.5, 0.25
 
 
 @dataclass
@@ -36,8 +38,8 @@ class ModelCard:
     stem: str = "3x3s1"  # "3x3s1": 3x3 stride-1 conv1 and maxpool kept; "imagenet": torchvision's 7x7/2 stem
     input_size: int = 48
     channels: int = 1
-    mean: list[float] = field(default_factory=lambda: [0.5])
-    std: list[float] = field(default_factory=lambda: [0.25])
+    mean: list[float] = field(default_factory=lambda: [MEAN])
+    std: list[float] = field(default_factory=lambda: [STD])
     #: crop rule: the detector's box is made square around its centre with side = max(w, h) * (1 + crop_margin),
     #: clipped to the frame, converted to grey and resized to input_size.
     crop_margin: float = 0.0

@@ -165,7 +165,7 @@ def annotate_video(
                     plot_timeline(outputs.temp("csv"), outputs.temp("plot"), timeline.classes, title=title)
             seconds = time.perf_counter() - t_start
             summary = _summary(input_path, info, settings, models, timeline, seconds, timer, truncated_at, outputs)
-            outputs.temp("summary").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+            _write_json(outputs.temp("summary"), summary)
             written = outputs.commit()
     except OSError as exc:
         raise OutputError(f"{input_path.name}: cannot write outputs to {out_dir} ({os_error_reason(exc)})") from None
@@ -305,3 +305,7 @@ def _summary(
             if (k != "plot" or settings.write_plot) and (k != "video" or settings.write_video)
         },
     }
+
+
+def _write_json(path: Path, obj: dict[str, Any]) -> None:
+    path.write_text(json.dumps(obj, indent=2, default=str) + "\n")

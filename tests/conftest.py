@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from fer_video.data import FER2013_CLASSES
 from fer_video.demo import make_demo_video
 from fer_video.model import ModelCard, build_model, export_model
 from fer_video.pipeline import Models, load_models
+from fer_video.training.data import FER2013_CLASSES
 from fer_video.types import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,8 +1,8 @@
-"""Video-like degradations for training (fer_video.degrade): shape, range, share, determinism."""
+"""Video-like degradations for training (fer_video.training.degrade): shape, range, share, determinism."""
 
 import torch
 
-from fer_video.degrade import degrade
+from fer_video.training.degrade import degrade
 
 
 def _faces(n: int = 64) -> torch.Tensor:
@@ -30,7 +30,7 @@ def test_degrade_changes_about_the_share_asked_for():
 
 
 def test_teacher_sees_the_clean_view_of_the_students_degraded_batch():
-    from fer_video.train import student_teacher_inputs, training_inputs
+    from fer_video.training.augment import student_teacher_inputs, training_inputs
 
     images = (_faces(32) * 255).to(torch.uint8)
     cpu = torch.device("cpu")

@@ -13,11 +13,11 @@ import torch
 from conftest import DEMO
 
 from fer_video import annotate_video
-from fer_video.data import FER2013_CLASSES
 from fer_video.demo import face_sprites, render_frame, sprite_rects
 from fer_video.detect import FaceDetector
 from fer_video.timeline import TimelineWriter, read_timeline, timeline_columns
 from fer_video.track import FaceTracker
+from fer_video.training.data import FER2013_CLASSES
 from fer_video.types import Detections, Frame, FrameResult, Settings
 
 N_FRAMES = int(DEMO["fps"] * DEMO["seconds"])  # 20
@@ -287,3 +287,15 @@ def test_repeated_output_names_get_a_number():
     assert unique_names(["a", "b", "a", "a"]) == ["a", "b", "a-2", "a-3"]
     assert unique_names(["Clip", "clip"]) == ["Clip", "clip"]
     assert unique_names(["Clip", "clip"], fold_case=True) == ["Clip", "clip-2"]
+
+
+def test_inference_never_imports_training():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, fer_video.pipeline, fer_video.batch, fer_video.predict, fer_video.ui.jobs;"
+        "print(sorted(m for m in sys.modules if m.startswith('fer_video.training')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -14,9 +14,9 @@ import torch
 from conftest import ROOT, SHIPPED_WEIGHTS
 
 from fer_video.classify import EmotionClassifier
-from fer_video.data import FER2013_CLASSES
 from fer_video.detect import FaceDetector
 from fer_video.model import file_sha256, load_model
+from fer_video.training.data import FER2013_CLASSES
 
 FER_TAR = ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013-images.tar.gz"
 

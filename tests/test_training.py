@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from fer_video.cli import main
-from fer_video.data import FER2013_CLASSES, load_dataset, parse_classes
 from fer_video.errors import DataError, SettingsError, WeightsError
 from fer_video.model import build_model, load_imagenet_init, load_model
+from fer_video.training.data import FER2013_CLASSES, load_dataset, parse_classes
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +163,7 @@ def test_init_from_our_own_model_is_a_warm_restart(tiny_fer, tmp_path):
     common = ["--data", str(tiny_fer / "fer2013.csv"), "--batch-size", "16", "--threads", "1", "--limit", "32"]
     first = tmp_path / "first"
     assert main(["train", *common, "--epochs", "1", "--out", str(first), "--name", "first"]) == 0
-    from fer_video.train import init_from_model
+    from fer_video.training.run import init_from_model
 
     model = build_model(7)
     lineage = init_from_model(model, str(first / "model.pt"), FER2013_CLASSES, "3x3s1")
@@ -237,7 +237,7 @@ def test_evaluate_out_is_a_file_fails_before_any_work(tmp_path, capsys):
 
 
 def test_macro_f1_averages_over_the_classes_present():
-    from fer_video.metrics import summarize
+    from fer_video.training.metrics import summarize
 
     classes = list(FER2013_CLASSES)
     rng = np.random.default_rng(0)
@@ -264,7 +264,7 @@ def test_macro_f1_averages_over_the_classes_present():
 
 
 def test_distillation_term_is_zero_when_the_student_matches_the_teacher():
-    from fer_video.train import Distillation
+    from fer_video.training.distill import Distillation
 
     teacher_logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 3.0, 0.0]])
     kd = Distillation(weight=0.5, temperature=2.0, targets=torch.softmax(teacher_logits / 2.0, 1))
@@ -279,7 +279,7 @@ def test_distillation_term_is_zero_when_the_student_matches_the_teacher():
 def test_consistent_teachers_label_the_batch_the_student_sees():
     """--teacher-mode consistent: the targets are the teachers' mean softened predictions on the batch itself,
     so they change with the augmentation, unlike fixed per-image rows."""
-    from fer_video.train import Distillation
+    from fer_video.training.distill import Distillation
 
     torch.manual_seed(0)
     teachers = [build_model(7).eval(), build_model(7).eval()]
@@ -302,7 +302,8 @@ def test_consistent_teachers_label_the_batch_the_student_sees():
 def test_train_with_teachers_records_them_and_caches_their_targets(tiny_fer, tmp_path, caplog):
     """--teacher: the card names the teachers; each teacher's soft targets are computed once and reused on --resume
     and by other runs given the same --teacher-cache."""
-    from fer_video.train import Batches, predict_loaded, teacher_targets
+    from fer_video.predict import Batches, predict_loaded
+    from fer_video.training.distill import teacher_targets
 
     common = ["--data", str(tiny_fer / "fer2013.csv"), "--batch-size", "16", "--threads", "1", "--limit", "32"]
     teacher = tmp_path / "teacher"

@@ -1,0 +1,90 @@
+"""One epoch of training, scoring on PublicTest, BatchNorm statistics for a weight average, class weights."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from fer_video.predict import Batches, predict
+from fer_video.training.augment import student_teacher_inputs, training_inputs
+from fer_video.training.distill import Distillation
+from fer_video.training.metrics import confusion, summarize
+
+
+def train_one_epoch(
+    model: nn.Module,
+    criterion: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any | None,
+    data: Batches,
+    batch_size: int,
+    device: torch.device,
+    g: torch.Generator,
+    erasing: float = 0.5,
+    distill: Distillation | None = None,
+    autocast: Any = nullcontext,
+    video_aug: float = 0.0,
+) -> dict[str, float]:
+    """One pass over ``data``; ``autocast`` () -> context manager wraps the forward pass (bf16 or none)."""
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    for images, labels, idx in data.shuffled(batch_size, g):
+        if len(labels) < 2:  # BatchNorm cannot train on one sample
+            continue
+        x, x_teacher = student_teacher_inputs(images, g, erasing, video_aug, device)
+        y = labels.to(device)
+        with autocast():
+            logits = model(x).float()
+        loss = criterion(logits, y)
+        if distill is not None:
+            targets = distill.soft_targets(x_teacher, idx)
+            loss = (1 - distill.weight) * loss + distill.weight * distill.loss(logits, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        total_loss += loss.item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(y)
+    return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1)}
+
+
+def evaluate(model: nn.Module, data: Batches, classes: tuple[str, ...], device: torch.device) -> dict[str, Any]:
+    probs, probs_tta = predict(model, data, device)
+    labels = data.labels.numpy()
+    plain = summarize(labels, probs.argmax(1), classes)
+    with_tta = summarize(labels, probs_tta.argmax(1), classes)
+    return {
+        "accuracy": plain["accuracy"],
+        "accuracy_tta": with_tta["accuracy"],
+        "macro_f1": plain["macro_f1"],
+        "macro_f1_tta": with_tta["macro_f1"],
+        "per_class": with_tta["per_class"],
+        "confusion_tta": confusion(labels, probs_tta.argmax(1), len(classes)).tolist(),
+    }
+
+
+@torch.no_grad()
+def recompute_bn(
+    model: nn.Module, data: Batches, batch_size: int, device: torch.device, seed: int, erasing: float, images: int
+) -> None:
+    """BatchNorm running statistics of ``model`` (a weight average, whose own statistics mean nothing) recomputed
+    as the plain average over ``images`` augmented training images: the batches its training saw."""
+    g = torch.Generator().manual_seed(seed)
+    count = math.ceil(min(images, len(data.labels)) / batch_size)
+    inputs = (
+        training_inputs(x, g, erasing, device) for x, _, _ in itertools.islice(data.shuffled(batch_size, g), count)
+    )
+    torch.optim.swa_utils.update_bn(inputs, model)
+
+
+def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
+    w = (1.0 / np.maximum(counts, 1)) ** power
+    return torch.tensor(w / (w * counts).sum() * counts.sum(), dtype=torch.float32)
