@@ -61,3 +61,17 @@ def make_video(tmp_path_factory):
         return make_demo_video(folder / name, **params)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    """A folder for one test module's generated clips."""
+    return tmp_path_factory.mktemp("bad_inputs")
+
+
+@pytest.fixture(scope="module")
+def good_clip(clips) -> Path:
+    """160x120, 10 fps, 1 s, one face all along, no audio."""
+    from media import small
+
+    return small(clips / "good.mp4")

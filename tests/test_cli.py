@@ -9,6 +9,7 @@ import sys
 
 import pandas as pd
 import pytest
+from media import cli, error_lines
 
 from fer_video.batch import BATCH_COLUMNS
 from fer_video.cli import main
@@ -125,3 +126,16 @@ def test_debug_logs_the_traceback_of_a_failed_file(tmp_path, tiny_weights, caplo
     assert main(["--debug", "annotate", str(bad), "--out", str(tmp_path / "out"), *_common(tiny_weights)]) == 1
     (record,) = [r for r in caplog.records if r.exc_info]
     assert "broken.mp4" in record.getMessage() and record.exc_info[0].__name__ == "InputError"
+
+
+def test_usage_errors_in_process_are_one_line_exit_2(tmp_path, tiny_weights, capsys):
+    empty = tmp_path / "nothing here"
+    empty.mkdir()
+    code, stdout, err = cli(capsys, tiny_weights, str(empty))
+    assert code == 2 and error_lines(err) == [f"fer-video: error: no video found in {empty}"]
+    for argv in (["annotate"], ["annotate", "x.mp4", "--detect-every", "zero"], ["frobnicate"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+    code, _, err = cli(capsys, tiny_weights, str(tmp_path / "clip.mp4"), "--detect-every", "0")
+    assert code == 2 and error_lines(err) == ["fer-video: error: --detect-every must be >= 1, not 0"]

@@ -166,6 +166,7 @@ def test_detect_every_n_frames_carries_boxes_between_detections(demo_video, fast
 def test_settings_default_is_usable():
     s = Settings()
     assert s.detect_every >= 1 and s.smoothing >= 0 and s.weights is None
+    assert s.problems() == []
 
 
 def test_video_dominant_emotion_counts_rows_and_breaks_ties_by_class_order(tmp_path):

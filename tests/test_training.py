@@ -299,82 +299,119 @@ def test_consistent_teachers_label_the_batch_the_student_sees():
     assert all(p.grad is None for t in teachers for p in t.parameters())
 
 
-def test_train_with_teachers_records_them_and_caches_their_targets(tiny_fer, tmp_path, caplog):
-    """--teacher: the card names the teachers; each teacher's soft targets are computed once and reused on --resume
-    and by other runs given the same --teacher-cache."""
-    from fer_video.predict import Batches, predict_loaded
-    from fer_video.training.distill import teacher_targets
+COMMON = ["--batch-size", "16", "--threads", "1", "--limit", "32"]
 
-    common = ["--data", str(tiny_fer / "fer2013.csv"), "--batch-size", "16", "--threads", "1", "--limit", "32"]
-    teacher = tmp_path / "teacher"
-    assert main(["train", *common, "--epochs", "1", "--out", str(teacher), "--name", "teacher"]) == 0
-    _, teacher_card = load_model(teacher / "model.pt")
+
+def _common(tiny_fer) -> list[str]:
+    return ["--data", str(tiny_fer / "fer2013.csv"), *COMMON]
+
+
+@pytest.fixture(scope="module")
+def teachers(tiny_fer, tmp_path_factory):
+    """Two one-epoch models to teach with (seeds 0 and 1), trained once for the distillation scenarios."""
+    root = tmp_path_factory.mktemp("teachers")
+    teacher, teacher2 = root / "teacher", root / "teacher2"
+    assert main(["train", *_common(tiny_fer), "--epochs", "1", "--out", str(teacher), "--name", "teacher"]) == 0
+    args = ["train", *_common(tiny_fer), "--epochs", "1", "--seed", "1", "--out", str(teacher2), "--name", "t2"]
+    assert main(args) == 0
+    return teacher / "model.pt", teacher2 / "model.pt"
+
+
+def _train_batches(tiny_fer, classes):
+    from fer_video.predict import Batches
+
+    return Batches.from_dataset(load_dataset(tiny_fer / "fer2013.csv", "train", classes), 32)
+
+
+def _computed(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("computing teacher targets")]
+
+
+def test_teacher_targets_are_computed_once_and_reused_on_resume(tiny_fer, teachers, tmp_path, caplog):
+    """--teacher: the card names the teacher; its soft targets are computed once and reused on --resume."""
+    from fer_video.predict import predict_loaded
+
+    teacher, _ = teachers
+    _, teacher_card = load_model(teacher)
     student = tmp_path / "student"
     cached_file = student / f"teacher-{teacher_card.sha256[:16]}-T3.pt"
-    args = ["train", *common, "--epochs", "2", "--out", str(student), "--teacher", str(teacher / "model.pt")]
+    args = ["train", *_common(tiny_fer), "--epochs", "2", "--out", str(student), "--teacher", str(teacher)]
     with caplog.at_level("INFO"):
         assert main(args + ["--epochs-this-run", "1", "--distill-temperature", "3"]) == 0
-    computed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("computing teacher targets")]
-    assert computed == [
-        f"computing teacher targets: {teacher / 'model.pt'} on 32 images, plain and mirrored (cached in {cached_file})"
+    assert _computed(caplog) == [
+        f"computing teacher targets: {teacher} on 32 images, plain and mirrored (cached in {cached_file})"
     ]
     cached = torch.load(cached_file, weights_only=True)["targets"]
     assert cached.shape == (32, 7)
     torch.testing.assert_close(cached.sum(1), torch.ones(32))
     # the teacher's own flip-averaged predictions softened at T=3 (not the labels), in the order of the images
-    train = Batches.from_dataset(load_dataset(tiny_fer / "fer2013.csv", "train", teacher_card.classes), 32)
-    teacher_model, _ = load_model(teacher / "model.pt")
+    train = _train_batches(tiny_fer, teacher_card.classes)
+    teacher_model, _ = load_model(teacher)
     soft = predict_loaded(teacher_model, teacher_card, train, torch.device("cpu"), temperature=3.0)[1]
     torch.testing.assert_close(cached, torch.from_numpy(soft))
 
     caplog.clear()
     with caplog.at_level("INFO"):
         assert main(args + ["--resume", "--distill-temperature", "3"]) == 0
-    assert any(
-        f"teacher targets of {teacher / 'model.pt'} from {cached_file}" == r.getMessage() for r in caplog.records
-    )
-    assert not any(r.getMessage().startswith("computing teacher targets") for r in caplog.records)
+    assert any(f"teacher targets of {teacher} from {cached_file}" == r.getMessage() for r in caplog.records)
+    assert not _computed(caplog)
     _, card = load_model(student / "model.pt")
     assert card.training["distilled_from"][0]["sha256"] == teacher_card.sha256
     assert card.training["recipe"]["distill_temperature"] == 3
 
-    # another run sharing the cache computes only the teacher it has not seen; the targets are the teachers' mean
-    teacher2 = tmp_path / "teacher2"
-    assert main(["train", *common, "--epochs", "1", "--seed", "1", "--out", str(teacher2), "--name", "t2"]) == 0
-    both = [str(teacher / "model.pt"), str(teacher2 / "model.pt")]
+
+def test_a_shared_teacher_cache_computes_only_new_teachers(tiny_fer, teachers, tmp_path, caplog):
+    """Another run given the same --teacher-cache computes only the teacher it has not seen; the targets are
+    the teachers' mean."""
+    from fer_video.training.distill import teacher_targets
+
+    teacher, teacher2 = teachers
+    _, teacher_card = load_model(teacher)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    train = _train_batches(tiny_fer, teacher_card.classes)
+    teacher_targets([str(teacher)], train, teacher_card.classes, 3.0, torch.device("cpu"), cache)  # seen before
+    both = [str(teacher), str(teacher2)]
     caplog.clear()
     with caplog.at_level("INFO"):
-        two = ["train", *common, "--epochs", "1", "--out", str(tmp_path / "student2"), "--teacher", ",".join(both)]
-        assert main(two + ["--teacher-cache", str(student), "--distill-temperature", "3"]) == 0
-    computed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("computing teacher targets")]
-    assert len(computed) == 1 and str(teacher2 / "model.pt") in computed[0]
+        two = ["train", *_common(tiny_fer), "--epochs", "1", "--out", str(tmp_path / "student2"), "--teacher"]
+        assert main(two + [",".join(both), "--teacher-cache", str(cache), "--distill-temperature", "3"]) == 0
+    computed = _computed(caplog)
+    assert len(computed) == 1 and str(teacher2) in computed[0]
     assert not list((tmp_path / "student2").glob("teacher-*.pt"))  # the cache folder was given
-    mean, names = teacher_targets(both, train, teacher_card.classes, 3.0, torch.device("cpu"), student)
-    shares = [torch.load(f, weights_only=True)["targets"] for f in sorted(student.glob("teacher-*-T3.pt"))]
+    mean, names = teacher_targets(both, train, teacher_card.classes, 3.0, torch.device("cpu"), cache)
+    shares = [torch.load(f, weights_only=True)["targets"] for f in sorted(cache.glob("teacher-*-T3.pt"))]
     assert len(shares) == 2 and [t["name"] for t in names] == ["teacher", "t2"]
     torch.testing.assert_close(mean, (shares[0] + shares[1]) / 2)
 
-    # --teacher-mode consistent: the teachers run on the student's batches; nothing is cached
+
+def test_consistent_teachers_run_on_the_batches_and_cache_nothing(tiny_fer, teachers, tmp_path):
+    """--teacher-mode consistent: the teachers run on the student's batches; nothing is cached."""
+    both = [str(t) for t in teachers]
     consistent = tmp_path / "consistent"
-    one = ["train", *common, "--epochs", "1", "--out", str(consistent), "--teacher", ",".join(both)]
+    one = ["train", *_common(tiny_fer), "--epochs", "1", "--out", str(consistent), "--teacher", ",".join(both)]
     assert main(one + ["--teacher-mode", "consistent", "--precision", "fp32"]) == 0
     _, card = load_model(consistent / "model.pt")
     taught_by = [t["sha256"] for t in card.training["distilled_from"]]
-    assert taught_by == [teacher_card.sha256, load_model(both[1])[1].sha256]
+    assert taught_by == [load_model(both[0])[1].sha256, load_model(both[1])[1].sha256]
     assert card.training["recipe"]["teacher_mode"] == "consistent" and card.training["precision"] == "fp32"
     assert not list(consistent.glob("teacher-*.pt"))
 
-    # a teacher for other classes, or a weight outside (0, 1]: one clear error each, nothing trained
-    other = ["--debug", "train", *common, "--epochs", "1", "--out", str(tmp_path / "other")]
+
+def test_unusable_teachers_and_distillation_settings_are_one_clear_error(tiny_fer, teachers, tmp_path):
+    """A teacher for other classes, a weight outside (0, 1], or a consistent teacher with another normalisation:
+    one clear error each, nothing trained."""
+    teacher, _ = teachers
+    other = ["--debug", "train", *_common(tiny_fer), "--epochs", "1", "--out", str(tmp_path / "other")]
     with pytest.raises(WeightsError, match="--teacher model has classes"):
-        main([*other, "--classes", "angry,happy,sad,neutral", "--teacher", str(teacher / "model.pt")])
+        main([*other, "--classes", "angry,happy,sad,neutral", "--teacher", str(teacher)])
     with pytest.raises(SettingsError, match="--distill-weight"):
-        main([*other, "--teacher", str(teacher / "model.pt"), "--distill-weight", "0"])
+        main([*other, "--teacher", str(teacher), "--distill-weight", "0"])
     # a consistent teacher must expect this run's normalisation: it sees the student's normalised batches
     renormed = tmp_path / "renormed"
     renormed.mkdir()
-    shutil.copy(teacher / "model.pt", renormed / "model.pt")
-    card_json = json.loads((teacher / "model.json").read_text())
+    shutil.copy(teacher, renormed / "model.pt")
+    card_json = json.loads(teacher.with_suffix(".json").read_text())
     (renormed / "model.json").write_text(json.dumps({**card_json, "mean": [0.4]}))
     with pytest.raises(WeightsError, match="expects mean 0.4"):
         main([*other, "--teacher", str(renormed / "model.pt"), "--teacher-mode", "consistent"])
