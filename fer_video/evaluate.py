@@ -39,7 +39,7 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
 def evaluate_weights(
     weights: str | Path, data: str | Path, split: str = "test", device: str = "auto", out: str | Path | None = None
 ) -> dict[str, Any]:
-    from fer_video.pipeline import os_error_reason, prepare_output_folder
+    from fer_video.outputs import os_error_reason, prepare_output_folder
 
     if out:
         out = Path(out)
@@ -97,7 +97,7 @@ def format_report(r: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fer_video.pipeline import default_weights
+    from fer_video.stages import default_weights
 
     result = evaluate_weights(args.weights or default_weights(), args.data, args.split, args.device, args.out)
     print(json.dumps(result) if args.json else format_report(result))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
@@ -10,7 +11,7 @@ import pandas as pd
 from fer_video.draw import COLOURS
 from fer_video.errors import Cancelled
 from fer_video.ui.controls import cancel_handler, frames_progress, session_id, settings_controls, user_errors
-from fer_video.ui.jobs import PLOT_COLUMNS, FerVideoUI, colour_map, limits
+from fer_video.ui.jobs import PLOT_COLUMNS, AnnotateOutput, FerVideoUI, colour_map, limits
 
 
 def build(app: FerVideoUI, devices: list[str], example: Path | None) -> None:
@@ -59,48 +60,7 @@ def build(app: FerVideoUI, devices: list[str], example: Path | None) -> None:
         table = gr.Dataframe(label="Per face: share of time per emotion (%)", interactive=False, elem_id="face-table")
         plot_data = gr.State(None)
 
-        def on_annotate(video, every_n, smooth_s, min_px, dev, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
-            with user_errors(), app.job_cancel(session_id(request)) as cancel:
-                progress(0, desc="Checking the video")
-                try:
-                    out = app.annotate(
-                        video,
-                        every_n,
-                        smooth_s,
-                        min_px,
-                        dev,
-                        cancel=cancel,
-                        progress=frames_progress(progress, "Annotating"),
-                    )
-                except Cancelled:
-                    gr.Info("Job cancelled.")
-                    hidden = gr.DownloadButton(visible=False)
-                    return (
-                        None,
-                        "Cancelled: no files were kept.",
-                        gr.Dropdown(choices=[], value=None),
-                        None,
-                        None,
-                        hidden,
-                        hidden,
-                        hidden,
-                        None,
-                    )
-            r = out.result
-            first = out.faces[0] if out.faces else None
-            shown = out.plot[out.plot["face"] == first] if first else out.plot
-            return (
-                str(r.outputs["video"]),
-                out.message,
-                gr.Dropdown(choices=out.faces, value=first),
-                shown,
-                out.table,
-                gr.DownloadButton(value=str(r.outputs["csv"]), visible=True),
-                gr.DownloadButton(value=str(r.outputs["summary"]), visible=True),
-                gr.DownloadButton(value=str(r.outputs["video"]), visible=True),
-                out.plot,
-            )
-
+        on_annotate = annotate_handler(app)
         job = run.click(
             on_annotate,
             [video_in, *controls],
@@ -113,9 +73,58 @@ def build(app: FerVideoUI, devices: list[str], example: Path | None) -> None:
 
         stop.click(cancel_handler(app), None, [status], cancels=[job], queue=False, api_visibility="private")
 
-        def on_face(face, data):
-            if data is None or not face:
-                return None
-            return data[data["face"] == face]
-
         face_pick.change(on_face, [face_pick, plot_data], [plot], queue=False, api_visibility="private")
+
+
+def annotate_handler(app: FerVideoUI) -> Callable[..., tuple]:
+    """The Annotate button's handler: the job through ``app.annotate``, its result mapped onto the outputs."""
+
+    def on_annotate(video, every_n, smooth_s, min_px, dev, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
+        with user_errors(), app.job_cancel(session_id(request)) as cancel:
+            progress(0, desc="Checking the video")
+            try:
+                out = app.annotate(
+                    video,
+                    every_n,
+                    smooth_s,
+                    min_px,
+                    dev,
+                    cancel=cancel,
+                    progress=frames_progress(progress, "Annotating"),
+                )
+            except Cancelled:
+                gr.Info("Job cancelled.")
+                return _cancelled()
+        return _shown(out)
+
+    return on_annotate
+
+
+def _cancelled() -> tuple:
+    hidden = gr.DownloadButton(visible=False)
+    no_faces = gr.Dropdown(choices=[], value=None)
+    return None, "Cancelled: no files were kept.", no_faces, None, None, hidden, hidden, hidden, None
+
+
+def _shown(out: AnnotateOutput) -> tuple:
+    r = out.result
+    first = out.faces[0] if out.faces else None
+    shown = out.plot[out.plot["face"] == first] if first else out.plot
+    return (
+        str(r.outputs["video"]),
+        out.message,
+        gr.Dropdown(choices=out.faces, value=first),
+        shown,
+        out.table,
+        gr.DownloadButton(value=str(r.outputs["csv"]), visible=True),
+        gr.DownloadButton(value=str(r.outputs["summary"]), visible=True),
+        gr.DownloadButton(value=str(r.outputs["video"]), visible=True),
+        out.plot,
+    )
+
+
+def on_face(face: str | None, data: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The plot of the face picked (all faces' data is kept in a ``gr.State``)."""
+    if data is None or not face:
+        return None
+    return data[data["face"] == face]
