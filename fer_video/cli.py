@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fer_video.training import run as train
 
     train.get_args_parser(sub.add_parser("train", help="train the ResNet18 on FER2013"))
-    evaluate.get_args_parser(sub.add_parser("evaluate", help="evaluate a model on FER2013 (PublicTest by default)"))
+    evaluate.get_args_parser(
+        sub.add_parser("evaluate", help="evaluate a model on FER2013 (PublicTest by default) or on labelled videos")
+    )
 
     # the app has its own parser (--host, --port, --share, limits; `fer-video ui --help`): main() hands it the rest
     sub.add_parser(
@@ -191,7 +193,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "evaluate":
         from fer_video import evaluate
 
-        return evaluate.run(args)
+        try:
+            return evaluate.run(args)
+        except SettingsError as exc:  # option values that cannot work: a usage error, before any work
+            return _usage(str(exc))
     if args.command == "ui":
         try:
             import gradio  # noqa: F401

@@ -162,10 +162,11 @@ def problems(values: Any) -> list[tuple[str, str]]:
     return wrong
 
 
-def add_arguments(parser: argparse.ArgumentParser, defaults: Any) -> None:
-    """The CLI flags of every option (``defaults``: a ``Settings``); ``settings_kwargs`` reads them back."""
+def add_arguments(parser: Any, defaults: Any, skip: frozenset[str] = frozenset()) -> None:
+    """The CLI flags of every option but ``skip`` (``defaults``: a ``Settings``) on ``parser`` (a parser or an
+    argument group); ``settings_kwargs`` reads them back."""
     for o in ANNOTATE_OPTIONS:
-        if o.name in CLI_HIDDEN:
+        if o.name in CLI_HIDDEN or o.name in skip:
             continue
         default = getattr(defaults, o.name)
         text = o.help.format(default=default)
@@ -180,7 +181,9 @@ def add_arguments(parser: argparse.ArgumentParser, defaults: Any) -> None:
 
 def settings_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The ``Settings`` fields that ``add_arguments`` put into ``args``."""
-    return {o.name: getattr(args, o.name) for o in ANNOTATE_OPTIONS if o.name not in CLI_HIDDEN}
+    return {
+        o.name: getattr(args, o.name) for o in ANNOTATE_OPTIONS if o.name not in CLI_HIDDEN and hasattr(args, o.name)
+    }
 
 
 def flag_of(name: str) -> str:
