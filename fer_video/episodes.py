@@ -198,6 +198,13 @@ def episodes_from_timeline(
     return out[EPISODE_COLUMNS]
 
 
+def episodes_from_csv(path: Path, rules: EpisodeRules, classes: Sequence[str]) -> pd.DataFrame:
+    """The episodes of a timeline CSV, reading only the columns they need (not the boxes or raw probabilities)."""
+    columns = ["frame", "time_s", "face_id", "emotion", "confidence", *classes]
+    timeline = pd.read_csv(path, usecols=columns, dtype={"face_id": "Int64", "emotion": "str"})
+    return episodes_from_timeline(timeline, rules, classes)
+
+
 def _probability_of(faces: pd.DataFrame, emotion: np.ndarray, classes: list[str]) -> np.ndarray:
     """Each row's smoothed probability of ``emotion`` (its episode's); the row's confidence without class columns."""
     if not classes:

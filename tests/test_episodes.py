@@ -11,6 +11,7 @@ from fer_video.episodes import (
     EPISODE_COLUMNS,
     EpisodeRules,
     episode_counts,
+    episodes_from_csv,
     episodes_from_timeline,
     read_episodes,
     write_episodes,
@@ -139,6 +140,14 @@ def test_variable_frame_rate_times_come_from_the_timeline():
     tl["time_s"] = [0.0, 0.1, 0.15, 0.4, 0.5, 0.9, 1.0, 1.1, 1.3, 1.4, 1.5, 1.6]
     ep = episodes_from_timeline(tl, EpisodeRules(min_episode_s=0))
     assert ep[["start_s", "end_s"]].values.tolist() == [[0.0, 1.0], [1.0, 1.7]]  # the last frame: median step
+
+
+def test_episodes_from_a_timeline_csv_read_only_what_they_need(tmp_path):
+    tl = make_timeline({0: ["happy"] * 10 + ["sad"] * 10, 1: [None] * 4 + ["neutral"] * 16})
+    tl.to_csv(tmp_path / "t.timeline.csv", index=False)
+    rules = EpisodeRules()
+    from_csv = episodes_from_csv(tmp_path / "t.timeline.csv", rules, CLASSES)
+    pd.testing.assert_frame_equal(from_csv, episodes_from_timeline(tl, rules))
 
 
 def test_episodes_csv_round_trips(tmp_path):
