@@ -16,7 +16,9 @@ from fer_video.errors import Cancelled, FerVideoError, OutputError
 from fer_video.outputs import OUTPUT_SUFFIXES, os_error_reason, output_paths, prepare_output_folder, unique_names
 from fer_video.pipeline import annotate_video
 from fer_video.stages import Models
+from fer_video.timerange import TimeRange
 from fer_video.types import Progress, Settings
+from fer_video.video import probe_duration
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,18 @@ def write_batch_csv(rows: list[BatchRow], path: Path) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise OutputError(f"{path}: cannot write ({os_error_reason(exc)})") from None
+
+
+def check_range(inputs: list[Path], time_range: TimeRange) -> None:
+    """``TimeRangeError`` naming the first input that the range does not fit (starts after its end, ends more
+    than 0.05 s after it); read from the containers' headers, nothing decoded. Unreadable inputs are left for
+    the run to report."""
+    if time_range.is_whole:
+        return
+    for path in inputs:
+        duration = probe_duration(path)
+        if duration is not None:
+            time_range.check_against(duration, path.name)
 
 
 def run_batch(

@@ -93,7 +93,7 @@ def _settings(args: argparse.Namespace):
 def _annotate(inputs: list[Path], out: Path, args: argparse.Namespace, batch_csv: bool) -> int:
     from tqdm import tqdm
 
-    from fer_video.batch import run_batch
+    from fer_video.batch import check_range, run_batch
     from fer_video.options import flag_of
     from fer_video.stages import load_models
 
@@ -101,6 +101,10 @@ def _annotate(inputs: list[Path], out: Path, args: argparse.Namespace, batch_csv
     wrong = settings.problems()
     if wrong:
         return _usage("; ".join(f"{flag_of(n)} {why}" for n, why in wrong))
+    try:
+        check_range(inputs, settings.time_range())  # every input, before any work
+    except SettingsError as exc:
+        return _usage(str(exc))
     try:
         models = load_models(settings)
     except SettingsError as exc:  # e.g. --device: a bad value is a usage error

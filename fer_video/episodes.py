@@ -221,12 +221,13 @@ def _dtype(column: str) -> str:
 
 
 def episode_counts(episodes: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Per face: the number of episodes, and per emotion the episodes and their seconds (for the summary)."""
+    """Per face: the number of episodes (``count``), and per emotion the episodes and their seconds (the summary's
+    ``per_face.N.episodes``)."""
     out: dict[str, dict[str, Any]] = {}
     for fid, face in episodes.groupby("face_id", sort=True):
         per = face.groupby("emotion", sort=True)["duration_s"].agg(["size", "sum"])
         out[str(int(fid))] = {
-            "episodes": len(face),
+            "count": len(face),
             "per_emotion": {str(e): int(n) for e, n in per["size"].items()},
             "seconds_per_emotion": {str(e): round(float(s), 3) for e, s in per["sum"].items()},
         }

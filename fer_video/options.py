@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from fer_video.timerange import is_time
 
 X264_PRESETS = (
     "ultrafast",
@@ -38,6 +41,15 @@ class Slider:
 
 
 @dataclass(frozen=True)
+class Field:
+    """How the web app shows a text option (a time)."""
+
+    label: str
+    placeholder: str = ""
+    info: str | None = None
+
+
+@dataclass(frozen=True)
 class Option:
     """One annotate option. ``low``/``high`` bound numbers (inclusive); ``rule`` says so in messages;
     ``help`` may name ``{default}``."""
@@ -52,9 +64,12 @@ class Option:
     choices: tuple[str, ...] | None = None
     rule: str = ""  # what a valid value is ("" : not checked)
     metavar: str | None = None
-    ui: Slider | None = None
+    ui: Slider | Field | None = None
+    valid: Callable[[Any], bool] | None = None  # a check of its own (times), instead of low/high
 
     def ok(self, value: Any) -> bool:
+        if self.valid is not None:
+            return self.valid(value)
         if self.choices is not None:
             return value in self.choices
         if self.low is None and self.high is None:
@@ -67,8 +82,8 @@ class Option:
     def from_control(self, value: Any, default: Any) -> Any:
         """A value from the web app (sliders send floats): ``None`` is the default, 3.0 is 3; anything else is
         left for ``Settings.check`` to refuse exactly as the CLI does."""
-        if value is None:
-            return default
+        if value is None or (isinstance(self.ui, Field) and isinstance(value, str) and not value.strip()):
+            return default  # an empty text field: unset
         if self.kind is int and isinstance(value, float) and value.is_integer():
             return int(value)
         return value
@@ -146,6 +161,37 @@ ANNOTATE_OPTIONS: tuple[Option, ...] = (
         "x264 preset (default {default})",
         choices=X264_PRESETS,
         rule="one of " + ", ".join(X264_PRESETS),
+    ),
+    Option(
+        "min_episode",
+        "--min-episode",
+        float,
+        "episodes: stretches shorter than this merge into their neighbours, 0 keeps every change (default {default})",
+        low=0,
+        rule="a number of seconds >= 0 (0: keep every change)",
+        metavar="SECONDS",
+        ui=Slider(0, 5, 0.1, "Shortest episode (seconds)", "Shorter changes of emotion merge into their neighbours."),
+    ),
+    Option("elan", "--elan", bool, "also write NAME.eaf for ELAN: one tier per face, one annotation per episode"),
+    Option(
+        "start",
+        "--start",
+        str,
+        "annotate from this time of the video: seconds or [HH:]MM:SS[.ms] (default: the beginning)",
+        rule="seconds or [HH:]MM:SS[.ms]",
+        metavar="TIME",
+        valid=is_time,
+        ui=Field("Start at", "0:00", "Seconds or [HH:]MM:SS; empty: the beginning."),
+    ),
+    Option(
+        "end",
+        "--end",
+        str,
+        "annotate up to this time of the video: seconds or [HH:]MM:SS[.ms] (default: the end)",
+        rule="seconds or [HH:]MM:SS[.ms]",
+        metavar="TIME",
+        valid=is_time,
+        ui=Field("End at", "", "Seconds or [HH:]MM:SS; empty: the end."),
     ),
 )
 OPTIONS = {o.name: o for o in ANNOTATE_OPTIONS}

@@ -19,6 +19,8 @@ OUTPUT_SUFFIXES = {
     "video": ".annotated.mp4",
     "csv": ".timeline.csv",
     "plot": ".timeline.png",
+    "episodes": ".episodes.csv",
+    "elan": ".eaf",
     SUMMARY: ".summary.json",
 }
 

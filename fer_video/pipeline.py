@@ -20,14 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from fer_video import __version__
 from fer_video.draw import draw_faces
+from fer_video.elan import write_eaf
+from fer_video.episodes import EpisodeRules, episode_counts, episodes_from_csv, write_episodes
 from fer_video.errors import Cancelled, OutputError
 from fer_video.outputs import OUTPUT_SUFFIXES, OutputSet, os_error_reason, output_paths, prepare_output_folder
 from fer_video.smooth import ProbabilitySmoother
 from fer_video.stages import DEFAULT_MODEL, Models, default_weights, load_models
 from fer_video.timeline import TimelineWriter, plot_timeline, preload_plotting
+from fer_video.timerange import TimeRange
 from fer_video.track import SceneCutDetector
 from fer_video.types import Detections, Frame, FrameResult, Progress, Settings, VideoInfo, VideoResult
 from fer_video.video import VideoReader, VideoWriter, mux_audio
@@ -151,13 +155,14 @@ def annotate_video(
     if settings.write_plot:
         preload_plotting()
     timer = StageTimer()
-    run = _Run(input_path, settings, models, timer, progress, cancel, t_start)
+    run = _Run(input_path, settings, models, timer, progress, cancel, t_start, settings.time_range())
     try:
         with OutputSet(out_dir, name or input_path.stem) as outputs:
-            with VideoReader(input_path) as reader:
+            with VideoReader(input_path, time_range=run.time_range) as reader:
                 timeline = run.stages(reader, outputs)
                 info, truncated_at = reader.info, reader.truncated_at
             run.finish_video(info, outputs)
+            episodes = run.write_episodes(outputs, timeline.classes)
             if settings.write_plot:
                 with timer("plot"):
                     shown = os.fsencode(input_path.name).decode("utf-8", "replace")  # undecodable bytes in names
@@ -165,6 +170,7 @@ def annotate_video(
                     plot_timeline(outputs.temp("csv"), outputs.temp("plot"), timeline.classes, title=title)
             seconds = time.perf_counter() - t_start
             summary = _summary(input_path, info, settings, models, timeline, seconds, timer, truncated_at, outputs)
+            _add_research(summary, run, episodes)
             _write_json(outputs.temp("summary"), summary)
             written = outputs.commit()
     except OSError as exc:
@@ -192,6 +198,8 @@ class _Run:
     progress: Callable[[Progress], None] | None
     cancel: threading.Event | None
     t_start: float
+    time_range: TimeRange = dataclasses.field(default_factory=TimeRange)
+    span: FrameSpan = dataclasses.field(default_factory=lambda: FrameSpan())
 
     def stages(self, reader: VideoReader, outputs: OutputSet) -> TimelineWriter:
         """Every frame through the stages into the timeline and (unless turned off) the video without audio."""
@@ -213,8 +221,12 @@ class _Run:
             else None
         )
 
+        span = self.span
+        cut = bool(self.time_range.start)  # a range starts the annotated video at 0; a whole video keeps its times
+
         def write(results: list[FrameResult]) -> None:
             for result in results:
+                span.add(result.frame)
                 with timer("csv"):
                     timeline.add(result)
                 if writer is not None:
@@ -222,7 +234,7 @@ class _Run:
                         faces = result.faces
                         image = draw_faces(result.frame.image, faces.xyxy, faces.face_id, result.smoothed, classes)
                     with timer("encode"):
-                        writer.write(image, result.frame.time_s)
+                        writer.write(image, result.frame.time_s - (span.first_s if cut else 0.0))
 
         # one chunk queued between stages keeps memory flat
         chunk_size = self.models.compute.chunk_frames(settings.detect_every, info.width, info.height)
@@ -249,7 +261,8 @@ class _Run:
 
     def _report(self, done: int, info: VideoInfo) -> None:
         if self.progress is not None:
-            total = info.frame_count if info.frame_count >= done else 0
+            total = self.time_range.frames_in(info.duration_s, info.fps) or info.frame_count
+            total = total if total >= done else 0
             self.progress(Progress(done, total, time.perf_counter() - self.t_start))
 
     def finish_video(self, info: VideoInfo, outputs: OutputSet) -> None:
@@ -257,11 +270,60 @@ class _Run:
         if not self.settings.write_video:
             return
         video_only = outputs.scratch("video.mp4")
+        start = self.span.first_s if self.time_range.start else 0.0
         with self.timer("mux"):
-            if info.has_audio and mux_audio(video_only, self.input_path, outputs.temp("video")):
+            if info.has_audio and mux_audio(
+                video_only, self.input_path, outputs.temp("video"), start, self.time_range.end_s
+            ):
                 video_only.unlink()
             else:
                 os.replace(video_only, outputs.temp("video"))
+
+    def write_episodes(self, outputs: OutputSet, classes: list[str]) -> pd.DataFrame:
+        """``NAME.episodes.csv`` from the finished timeline CSV, and ``NAME.eaf`` when asked for."""
+        settings = self.settings
+        with self.timer("episodes"):
+            rules = EpisodeRules(min_episode_s=settings.min_episode, max_gap_s=settings.max_missed_s)
+            episodes = episodes_from_csv(outputs.temp("csv"), rules, classes)
+            write_episodes(episodes, outputs.temp("episodes"))
+            if settings.elan:
+                write_eaf(episodes, self.input_path, outputs.temp("elan"), classes, final_path=outputs.final["elan"])
+        return episodes
+
+
+@dataclasses.dataclass
+class FrameSpan:
+    """The first and last frame written (numbers and times of the source video)."""
+
+    first: int | None = None
+    last: int | None = None
+    first_s: float = 0.0
+    last_s: float = 0.0
+
+    def add(self, frame: Frame) -> None:
+        if self.first is None:
+            self.first, self.first_s = frame.index, frame.time_s
+        self.last, self.last_s = frame.index, frame.time_s
+
+
+def _add_research(summary: dict[str, Any], run: _Run, episodes: pd.DataFrame) -> None:
+    """The time range and the episode counts into the summary."""
+    r, span = run.time_range, run.span
+    summary["range"] = (
+        None
+        if r.is_whole
+        else {
+            **r.as_dict(),
+            "first_frame": span.first,
+            "last_frame": span.last,
+            "first_s": span.first_s,
+            "last_s": span.last_s,
+        }
+    )
+    counts = episode_counts(episodes)
+    summary["episodes"] = int(len(episodes))
+    for fid, face in summary["per_face"].items():
+        face["episodes"] = counts.get(fid, {"count": 0, "per_emotion": {}, "seconds_per_emotion": {}})
 
 
 def _summary(
@@ -302,7 +364,9 @@ def _summary(
         "outputs": {
             k: p.name
             for k, p in outputs.final.items()
-            if (k != "plot" or settings.write_plot) and (k != "video" or settings.write_video)
+            if (k != "plot" or settings.write_plot)
+            and (k != "video" or settings.write_video)
+            and (k != "elan" or settings.elan)
         },
     }
 

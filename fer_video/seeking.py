@@ -11,6 +11,7 @@ gives the same frames, only slower.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,8 @@ class SeekUnsupported(Exception):
 
 def start_pts(stream: av.video.stream.VideoStream, start_s: float) -> int:
     """The presentation timestamp (in the stream's time base) of ``start_s`` seconds from the stream's start."""
-    return int((stream.start_time or 0) + round(start_s / float(stream.time_base)))
+    # the first timestamp at or after start_s (as TimeRange.contains decides, to a microsecond)
+    return int((stream.start_time or 0) + math.ceil((start_s - 1e-6) / float(stream.time_base)))
 
 
 def count_frames_before(path: Path, stream_index: int, pts: int) -> int:

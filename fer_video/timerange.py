@@ -38,6 +38,17 @@ def parse_time(text: str | float | int, option: str = "time") -> float:
     raise TimeRangeError(f"{option}: {str(text)!r} is not a time (seconds, or [HH:]MM:SS[.ms])")
 
 
+def is_time(value: object) -> bool:
+    """Whether ``value`` is unset (None, "") or a time ``parse_time`` reads."""
+    if value is None or value == "":
+        return True
+    try:
+        parse_time(value)  # type: ignore[arg-type]
+    except TimeRangeError:
+        return False
+    return True
+
+
 def format_time(seconds: float) -> str:
     """``HH:MM:SS.mmm``, the way the messages and the summary show a time."""
     ms = int(round(seconds * 1000))
@@ -95,6 +106,18 @@ class TimeRange:
     def contains(self, time_s: float) -> bool:
         """Whether a frame starting at ``time_s`` belongs to the range ``[start, end)``."""
         return time_s >= self.start - 1e-6 and (self.end_s is None or time_s < self.end_s - 1e-6)
+
+    def frames_in(self, duration_s: float, fps: float) -> int:
+        """About how many frames of a video of ``duration_s`` at ``fps`` the range holds (0: the whole video, or
+        not known)."""
+        if self.is_whole or not fps or not duration_s:
+            return 0
+        end = min(self.end_s, duration_s) if self.end_s is not None else duration_s
+        return max(int(round((end - self.start) * fps)), 0)
+
+    def describe(self) -> str:
+        """``00:01:00.000-00:01:30.000`` (an open end: ``00:01:00.000-end``)."""
+        return f"{format_time(self.start)}-{format_time(self.end_s) if self.end_s is not None else 'end'}"
 
     def as_dict(self) -> dict[str, float | None]:
         """For the summary: the range asked for, in seconds (None: unset)."""

@@ -11,6 +11,7 @@ import numpy as np
 
 from fer_video.errors import SettingsError
 from fer_video.options import problems
+from fer_video.timerange import TimeRange, format_time, parse_time
 
 
 @dataclass(frozen=True)
@@ -101,12 +102,27 @@ class Settings:
     write_plot: bool = True
     crf: int = 23  # H.264 quality (lower is better)
     preset: str = "veryfast"  # x264 speed preset
+    min_episode: float = 0.5  # episodes: stretches shorter than this (seconds) merge into their neighbours; 0: none
+    elan: bool = False  # also write NAME.eaf (ELAN) from the episodes
+    start: float | str | None = None  # annotate from here: seconds or "[HH:]MM:SS[.ms]"; None: the beginning
+    end: float | str | None = None  # up to here (the frame at `end` is not included); None: the end
 
     def problems(self) -> list[tuple[str, str]]:
         """``(field, what is wrong)`` for every setting out of range (``options.ANNOTATE_OPTIONS``); empty when all
         are usable."""
+        wrong = problems(self)
+        if not {"start", "end"} & {name for name, _ in wrong}:
+            r = self.time_range()
+            if r.end_s is not None and r.end_s <= r.start:
+                wrong.append(("end", f"must be after --start ({format_time(r.start)}), not {self.end!r}"))
+        return wrong
 
-        return problems(self)
+    def time_range(self) -> TimeRange:
+        """``start``/``end`` in seconds (``TimeRangeError`` when one cannot be read)."""
+        return TimeRange(
+            parse_time(self.start, "--start") if self.start not in (None, "") else None,
+            parse_time(self.end, "--end") if self.end not in (None, "") else None,
+        )
 
     def check(self) -> None:
         """Raise ``SettingsError`` naming every setting out of range."""

@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 
 from fer_video.errors import InputError, OutputError
+from fer_video.seeking import SeekUnsupported, count_frames_before, seek_frames, start_pts
+from fer_video.timerange import TimeRange, TimeRangeError
 from fer_video.types import Frame, VideoInfo
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,10 @@ class VideoReader:
     and sets ``truncated_at`` (the frames before it are kept).
     """
 
-    def __init__(self, path: str | Path, threads: int = 0) -> None:
+    def __init__(self, path: str | Path, threads: int = 0, time_range: TimeRange | None = None) -> None:
         self.path = Path(path)
+        self.time_range = time_range or TimeRange()
+        self._threads = threads
         if not self.path.exists():
             raise InputError(f"{self.path.name}: no such file")
         if self.path.is_dir():
@@ -82,6 +86,12 @@ class VideoReader:
             self.close()
             raise _still_image(self.path, fmt, self._stream)
         self.info = self._probe(self._first)
+        if not self.time_range.is_whole:
+            try:
+                self.time_range.check_against(self.info.duration_s, self.path.name)
+            except TimeRangeError:
+                self.close()
+                raise
 
     def _has_more_frames(self) -> bool:
         """Whether a second frame follows the first (decoded ahead and put back in the stream of frames)."""
@@ -107,11 +117,7 @@ class VideoReader:
             sar = 1 / sar
         rate = s.average_rate or s.guessed_rate or s.base_rate
         fps = float(rate) if rate else 0.0
-        duration = (
-            float(s.duration * s.time_base)
-            if s.duration
-            else (self._container.duration / 1e6 if self._container.duration else 0.0)
-        )
+        duration = stream_duration(self._container, s)
         frames = int(s.frames or 0) or (int(round(duration * fps)) if duration and fps else 0)
         audio = self._container.streams.audio
         return VideoInfo(
@@ -133,29 +139,62 @@ class VideoReader:
             yield from packet.decode()
 
     def __iter__(self) -> Iterator[Frame]:
+        """The frames of the time range (the whole video by default), numbered and timed as in the whole video."""
         start = self._stream.start_time or 0
         tb = self._stream.time_base
         fps = self.info.fps or 30.0
         last_t = -1.0
-        index = 0
-        frame: av.VideoFrame | None = self._first
-        while frame is not None:
+        index, frame, kept = -1, None, 0
+        frames = self._indexed_frames()
+        while True:
+            try:
+                index, frame = next(frames)
+            except StopIteration:
+                if frame is not None:
+                    self._check_complete(index + 1, last_t)
+                break
+            except (av.FFmpegError, ValueError) as exc:
+                log.warning("%s: decoding stopped at frame %d (%s)", self.path.name, index + 1, _reason(exc))
+                self.truncated_at = index + 1
+                break
             t = float((frame.pts - start) * tb) if frame.pts is not None and tb else index / fps
             if t <= last_t:  # broken or missing timestamps: keep time strictly increasing
                 t = last_t + 1.0 / fps
             last_t = t
+            if not self.time_range.contains(t):
+                if t < self.time_range.start:
+                    continue  # before the range (decoded only where the container could not seek)
+                break  # past its end: nothing after it is decoded
+            kept += 1
             image = _rotate(frame.to_ndarray(format="rgb24"), self.info.rotation)
             yield Frame(index=index, time_s=round(t, 6), image=image)
-            index += 1
-            try:
-                frame = next(self._frames)
-            except StopIteration:
-                frame = None
-                self._check_complete(index, t)
-            except (av.FFmpegError, ValueError) as exc:
-                log.warning("%s: decoding stopped at frame %d (%s)", self.path.name, index, _reason(exc))
-                self.truncated_at = index
-                frame = None
+        if not kept and not self.time_range.is_whole:
+            raise TimeRangeError(f"{self.path.name}: no frame in the range {self.time_range.describe()}")
+
+    def _indexed_frames(self) -> Iterator[tuple[int, av.VideoFrame]]:
+        """``(frame number in the whole video, frame)``, from the keyframe before the range's start on when the
+        container can seek there (the frames before the start are then counted, not decoded), else from frame 0."""
+        if not self.time_range.start:
+            return enumerate(itertools.chain([self._first], self._frames))
+        pts = start_pts(self._stream, self.time_range.start)
+        try:
+            first = count_frames_before(self.path, self._stream.index, pts)
+            frames = seek_frames(self._container, self._stream, pts)
+        except SeekUnsupported as exc:
+            log.info("%s: cannot seek (%s); decoding from the beginning up to the start", self.path.name, exc)
+            self._reopen()
+            return enumerate(self._frames)
+        return enumerate((f for f in frames if f.pts is None or f.pts >= pts), start=first)
+
+    def _reopen(self) -> None:
+        """Open the input again from its beginning (after a seek that the container refused)."""
+        self._container.close()
+        self._container = av.open(str(self.path), metadata_errors="ignore")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        if self._threads:
+            self._stream.codec_context.thread_count = self._threads
+        self._frames = self._decode()
 
     def _check_complete(self, frames: int, last_t: float) -> None:
         """At the end of the stream: a file cut short (its index or header still promises the missing part)
@@ -181,6 +220,34 @@ class VideoReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def stream_duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    """Seconds the video stream lasts, from the stream's header, else the container's; 0 when neither says."""
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    return container.duration / 1e6 if container.duration else 0.0
+
+
+def probe_duration(path: str | Path) -> float | None:
+    """The duration of a video without decoding anything (for checking ``--start``/``--end`` before any work);
+    None when the file cannot be opened as a video (the run reports why)."""
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.video:
+                return None
+            return stream_duration(container, container.streams.video[0])
+    except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _seek_quietly(container: av.container.InputContainer, stream: av.stream.Stream, pts: int) -> None:
+    """Seek ``stream`` to the packet at or before ``pts`` where the container can; else stay at the beginning
+    (the caller drops the packets before ``pts`` either way)."""
+    try:
+        container.seek(pts, stream=stream, backward=True, any_frame=False)
+    except (av.FFmpegError, ValueError):
+        pass  # nothing read yet: the demuxer is still at the beginning
 
 
 def _raising(exc: BaseException) -> Iterator[av.VideoFrame]:
@@ -284,16 +351,18 @@ class VideoWriter:
                 raise OutputError(f"{self.path.name}: cannot finish output ({_reason(exc)})") from None
 
 
-def mux_audio(video_path: Path, source: Path, out_path: Path) -> bool:
+def mux_audio(video_path: Path, source: Path, out_path: Path, start_s: float = 0.0, end_s: float | None = None) -> bool:
     """Write ``out_path`` = the video of ``video_path`` + the first audio track of ``source``.
 
     The audio is copied as it is when browsers play its codec, else re-encoded to AAC; its timing relative
-    to the video start is kept (late-starting audio stays late). Returns False (and writes nothing) when the
-    source has no audio, or when its audio cannot be read or re-encoded (logged as a warning: the annotated
-    video is then silent rather than lost). Write errors (disk full...) raise ``OSError``.
+    to the video start is kept (late-starting audio stays late). With ``start_s``/``end_s`` (seconds of the
+    source's video) only that stretch of audio is kept, moved to start at 0 with the annotated range. Returns
+    False (and writes nothing) when the source has no audio, or when its audio cannot be read or re-encoded
+    (logged as a warning: the annotated video is then silent rather than lost). Write errors (disk full...)
+    raise ``OSError``.
     """
     try:
-        return _mux_audio(video_path, source, out_path)
+        return _mux_audio(video_path, source, out_path, start_s, end_s)
     except OSError:
         Path(out_path).unlink(missing_ok=True)
         raise
@@ -303,7 +372,7 @@ def mux_audio(video_path: Path, source: Path, out_path: Path) -> bool:
         return False
 
 
-def _mux_audio(video_path: Path, source: Path, out_path: Path) -> bool:
+def _mux_audio(video_path: Path, source: Path, out_path: Path, start_s: float, end_s: float | None) -> bool:
     with av.open(str(source), metadata_errors="ignore") as src:
         if not src.streams.audio:
             return False
@@ -322,12 +391,16 @@ def _mux_audio(video_path: Path, source: Path, out_path: Path) -> bool:
             else:
                 a_out = out.add_stream("aac", rate=a_in.codec_context.sample_rate or 48000)
                 a_out.layout = "stereo" if (a_in.codec_context.channels or 2) >= 2 else "mono"
-            a_shift = int(round(offset / a_in.time_base)) if a_in.time_base else 0
+            a_shift = int(round((offset + start_s) / a_in.time_base)) if a_in.time_base else 0
+            a_stop = int(round((end_s - start_s) / a_in.time_base)) if end_s is not None and a_in.time_base else None
 
             def video_packets():
                 for p in vid.demux(v_in):
                     if p.dts is not None:
                         yield float(p.dts * v_in.time_base), 0, p
+
+            if start_s > 0:  # read the audio from the range's start, not from the beginning of the file
+                _seek_quietly(src, a_in, a_shift)
 
             def audio_packets():
                 for p in src.demux(a_in):
@@ -336,6 +409,8 @@ def _mux_audio(video_path: Path, source: Path, out_path: Path) -> bool:
                     p.pts, p.dts = p.pts - a_shift if p.pts is not None else None, p.dts - a_shift
                     if p.pts is not None and p.pts < 0:
                         continue
+                    if a_stop is not None and p.pts is not None and p.pts >= a_stop:
+                        break
                     yield float(p.dts * a_in.time_base), 1, p
 
             for _, kind, packet in heapq.merge(video_packets(), audio_packets(), key=lambda x: (x[0], x[1])):

@@ -23,7 +23,12 @@ def test_single_file_writes_outputs_and_exits_0(demo_video, tiny_weights, tmp_pa
     out = tmp_path / "out"
     assert main(["annotate", str(demo_video), "--out", str(out), *_common(tiny_weights)]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["two faces.summary.json", "two faces.timeline.csv", "two faces.timeline.png"]
+    assert names == [
+        "two faces.episodes.csv",
+        "two faces.summary.json",
+        "two faces.timeline.csv",
+        "two faces.timeline.png",
+    ]
     summary = json.loads((out / "two faces.summary.json").read_text())
     assert sorted(summary["outputs"].values()) == names  # --no-video: no video listed
 
@@ -65,7 +70,7 @@ def test_demo_command_makes_and_annotates_the_demo_clip(tiny_weights, tmp_path):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), *_common(tiny_weights)]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["demo.mp4", "demo.summary.json", "demo.timeline.csv", "demo.timeline.png"]
+    assert names == ["demo.episodes.csv", "demo.mp4", "demo.summary.json", "demo.timeline.csv", "demo.timeline.png"]
 
 
 def test_ui_command_hands_its_options_to_the_app(monkeypatch):

@@ -122,8 +122,8 @@ def test_faces_are_sorted_by_face_then_time_and_each_keeps_its_own_episodes():
         [3, "happy", 10],
     ]
     assert episode_counts(ep) == {
-        "1": {"episodes": 1, "per_emotion": {"neutral": 1}, "seconds_per_emotion": {"neutral": 1.5}},
-        "3": {"episodes": 2, "per_emotion": {"happy": 1, "sad": 1}, "seconds_per_emotion": {"happy": 1.0, "sad": 1.0}},
+        "1": {"count": 1, "per_emotion": {"neutral": 1}, "seconds_per_emotion": {"neutral": 1.5}},
+        "3": {"count": 2, "per_emotion": {"happy": 1, "sad": 1}, "seconds_per_emotion": {"happy": 1.0, "sad": 1.0}},
     }
 
 

@@ -42,6 +42,7 @@ def test_outputs_have_the_input_name_and_no_temporaries_remain(result):
     out = result.outputs["csv"].parent
     assert sorted(p.name for p in out.iterdir()) == [
         "two faces.annotated.mp4",
+        "two faces.episodes.csv",
         "two faces.summary.json",
         "two faces.timeline.csv",
         "two faces.timeline.png",

@@ -32,7 +32,18 @@ def build(app: FerVideoUI, devices: list[str]) -> None:
                 b_table = gr.Dataframe(label="Results", interactive=False, elem_id="batch-table")
                 b_zip = gr.DownloadButton("All outputs (zip)", visible=False, elem_id="batch-zip")
 
-        def on_batch(files, every_n, smooth_s, min_px, dev, request: gr.Request, progress=gr.Progress()):  # noqa: B008
+        def on_batch(
+            files,
+            every_n,
+            smooth_s,
+            min_px,
+            min_ep,
+            start,
+            end,
+            dev,
+            request: gr.Request,
+            progress=gr.Progress(),  # noqa: B008 (Gradio's idiom)
+        ):
             def update(k: int, n: int, name: str, p: Progress | None) -> None:
                 desc = f"Video {k + 1} of {n}: {name}"
                 if p is None:
@@ -42,7 +53,8 @@ def build(app: FerVideoUI, devices: list[str]) -> None:
 
             with user_errors(), app.job_cancel(session_id(request)) as cancel:
                 try:
-                    out = app.batch(files, every_n, smooth_s, min_px, dev, cancel=cancel, progress=update)
+                    research = {"min_episode": min_ep, "start": start, "end": end}
+                    out = app.batch(files, every_n, smooth_s, min_px, dev, cancel=cancel, progress=update, **research)
                 except Cancelled:
                     gr.Info("Batch cancelled.")
                     return "Cancelled: no files were kept.", None, gr.DownloadButton(visible=False)

@@ -9,12 +9,12 @@ from contextlib import contextmanager
 import gradio as gr
 
 from fer_video.errors import FerVideoError
-from fer_video.options import OPTIONS
+from fer_video.options import OPTIONS, Field
 from fer_video.types import Progress, Settings
 from fer_video.ui.jobs import FerVideoUI, fmt_seconds, log
 
-#: the settings the web app shows, in this order; each row of the options table with a ``ui`` slider
-SHOWN = ("detect_every", "smoothing", "min_face")
+#: the settings the web app shows, in this order; each row of the options table with a ``ui`` slider or field
+SHOWN = ("detect_every", "smoothing", "min_face", "min_episode", "start", "end")
 
 
 @contextmanager
@@ -47,15 +47,19 @@ def frames_progress(progress: gr.Progress, desc: str) -> Callable[[Progress], No
 
 
 def settings_controls(devices: list[str], device: str) -> list[gr.components.Component]:
-    """One slider per shown option (range, default and label from the options table) and the device picker,
-    in the order the job handlers take them."""
+    """One slider or text field per shown option (range, default and label from the options table) and the
+    device picker, in the order the job handlers take them."""
     defaults = Settings()
     controls: list[gr.components.Component] = []
     for name in SHOWN:
         ui = OPTIONS[name].ui
         assert ui is not None, name
         value = getattr(defaults, name)
-        controls.append(gr.Slider(ui.low, ui.high, value=value, step=ui.step, label=ui.label, info=ui.info))
+        if isinstance(ui, Field):
+            box = gr.Textbox(value or "", label=ui.label, placeholder=ui.placeholder, info=ui.info, elem_id=name)
+            controls.append(box)
+        else:
+            controls.append(gr.Slider(ui.low, ui.high, value=value, step=ui.step, label=ui.label, info=ui.info))
     controls.append(gr.Dropdown(devices, value=device if device in devices else "auto", label="Device"))
     return controls
 

@@ -23,6 +23,7 @@ import pandas as pd
 
 from fer_video.batch import BatchRow, run_batch, write_batch_csv
 from fer_video.draw import COLOURS, draw_faces
+from fer_video.episodes import read_episodes
 from fer_video.errors import Cancelled, FerVideoError, InputError
 from fer_video.options import OPTIONS
 from fer_video.outputs import unique_names
@@ -36,6 +37,8 @@ DEFAULTS = Settings()  # the library's defaults, read-only: the UI starts from t
 
 log = logging.getLogger("fer_video.ui")
 
+#: the research settings (episodes, time range) that the job handlers take as keywords
+RESEARCH = ("min_episode", "start", "end")
 PLOT_POINTS = 400  # time points per face sent to the browser (longer timelines are averaged into bins)
 PLOT_COLUMNS = ["time_s", "probability", "emotion", "face"]
 EXAMPLE_NAME = "fer-video-demo.mp4"
@@ -65,6 +68,7 @@ class AnnotateOutput:
     faces: list[str]  # face ids as shown in the face picker, longest-seen first
     plot: pd.DataFrame  # long format: PLOT_COLUMNS, every face
     table: pd.DataFrame  # one row per face
+    episodes: pd.DataFrame  # NAME.episodes.csv
 
 
 @dataclass
@@ -199,6 +203,7 @@ class FerVideoUI:
     ) -> Settings:
         device = device or self.config.device
         shown = {"detect_every": detect_every, "smoothing": smoothing, "min_face": min_face}
+        shown.update({k: extra.pop(k) for k in RESEARCH if k in extra})
         values = {name: OPTIONS[name].from_control(v, getattr(DEFAULTS, name)) for name, v in shown.items()}
         settings = Settings(weights=self.config.weights, device=device, **values, **extra)
         settings.check()  # SettingsError: shown in the browser like any other FerVideoError
@@ -277,11 +282,13 @@ class FerVideoUI:
         *,
         progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
+        **research: Any,
     ) -> AnnotateOutput:
         """Check the upload, annotate it into a fresh job folder, and shape the result for display.
+        ``research``: ``min_episode``, ``start``, ``end`` (as the Settings fields; "" leaves a time unset).
 
         Raises FerVideoError subclasses (``Cancelled`` when ``cancel`` is set; the job folder is removed)."""
-        settings = self.settings(detect_every, smoothing, min_face, device)
+        settings = self.settings(detect_every, smoothing, min_face, device, **research)
         info = self.check_upload(video)
         models = self.models(settings)
         job = self.new_job()
@@ -311,7 +318,9 @@ class FerVideoUI:
         plot = plot_frame(result.outputs["csv"], classes)
         per_face = result.summary.get("per_face", {})
         faces = [f"face {fid}" for fid in sorted(per_face, key=lambda f: -per_face[f]["frames"])]
-        return AnnotateOutput(result, job, result_message(result), faces, plot, face_table(result.summary, classes))
+        table = face_table(result.summary, classes)
+        episodes = read_episodes(result.outputs["episodes"])
+        return AnnotateOutput(result, job, result_message(result), faces, plot, table, episodes)
 
     # -- Batch tab
 
@@ -325,6 +334,7 @@ class FerVideoUI:
         *,
         progress: Callable[[int, int, str, Progress | None], None] | None = None,
         cancel: threading.Event | None = None,
+        **research: Any,
     ) -> BatchOutput:
         """Annotate every file into one job folder; files that fail the checks get a failed row, not an abort."""
         files = [Path(f) for f in (files or [])]
@@ -332,7 +342,7 @@ class FerVideoUI:
             raise InputError("No videos: add one or more video files first.")
         if len(files) > self.config.max_batch_files:
             raise InputError(f"Too many files ({len(files)}); the limit is {self.config.max_batch_files} per batch.")
-        settings = self.settings(detect_every, smoothing, min_face, device)
+        settings = self.settings(detect_every, smoothing, min_face, device, **research)
         models = self.models(settings)
         job = self.new_job()
         inputs_dir, out_dir = job / "inputs", job / "outputs"

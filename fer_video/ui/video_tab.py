@@ -58,13 +58,18 @@ def build(app: FerVideoUI, devices: list[str], example: Path | None) -> None:
                 elem_id="emotion-plot",
             )
         table = gr.Dataframe(label="Per face: share of time per emotion (%)", interactive=False, elem_id="face-table")
+        with gr.Row():
+            episodes = gr.Dataframe(
+                label="Episodes: per face, the stretches of one emotion", interactive=False, elem_id="episodes-table"
+            )
+        episodes_btn = gr.DownloadButton("Episodes CSV", visible=False, elem_id="dl-episodes", size="sm")
         plot_data = gr.State(None)
 
         on_annotate = annotate_handler(app)
         job = run.click(
             on_annotate,
             [video_in, *controls],
-            [video_out, status, face_pick, plot, table, csv_btn, json_btn, mp4_btn, plot_data],
+            [video_out, status, face_pick, plot, table, csv_btn, json_btn, mp4_btn, plot_data, episodes, episodes_btn],
             concurrency_limit=1,
             concurrency_id="annotate",
             api_name="annotate",
@@ -79,7 +84,18 @@ def build(app: FerVideoUI, devices: list[str], example: Path | None) -> None:
 def annotate_handler(app: FerVideoUI) -> Callable[..., tuple]:
     """The Annotate button's handler: the job through ``app.annotate``, its result mapped onto the outputs."""
 
-    def on_annotate(video, every_n, smooth_s, min_px, dev, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
+    def on_annotate(
+        video,
+        every_n,
+        smooth_s,
+        min_px,
+        min_ep,
+        start,
+        end,
+        dev,
+        request: gr.Request,
+        progress=gr.Progress(),  # noqa: B008 (Gradio's idiom)
+    ):
         with user_errors(), app.job_cancel(session_id(request)) as cancel:
             progress(0, desc="Checking the video")
             try:
@@ -91,6 +107,9 @@ def annotate_handler(app: FerVideoUI) -> Callable[..., tuple]:
                     dev,
                     cancel=cancel,
                     progress=frames_progress(progress, "Annotating"),
+                    min_episode=min_ep,
+                    start=start,
+                    end=end,
                 )
             except Cancelled:
                 gr.Info("Job cancelled.")
@@ -103,7 +122,7 @@ def annotate_handler(app: FerVideoUI) -> Callable[..., tuple]:
 def _cancelled() -> tuple:
     hidden = gr.DownloadButton(visible=False)
     no_faces = gr.Dropdown(choices=[], value=None)
-    return None, "Cancelled: no files were kept.", no_faces, None, None, hidden, hidden, hidden, None
+    return None, "Cancelled: no files were kept.", no_faces, None, None, hidden, hidden, hidden, None, None, hidden
 
 
 def _shown(out: AnnotateOutput) -> tuple:
@@ -120,6 +139,8 @@ def _shown(out: AnnotateOutput) -> tuple:
         gr.DownloadButton(value=str(r.outputs["summary"]), visible=True),
         gr.DownloadButton(value=str(r.outputs["video"]), visible=True),
         out.plot,
+        out.episodes,
+        gr.DownloadButton(value=str(r.outputs["episodes"]), visible=True),
     )
 
 
