@@ -7,4 +7,4 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[ui,dev]"
-.venv/bin/python -c "import torch, torchvision, facenet_pytorch, av, gradio; print('fer-video set-up ok: torch', torch.__version__)"
+.venv/bin/python -c "import torch, torchvision, facenet_pytorch, av, gradio, pympi; print('fer-video set-up ok: torch', torch.__version__)"
