@@ -85,13 +85,19 @@ class FaceAnnotator:
         self.cuts = SceneCutDetector()
         self.timer = timer or StageTimer()
         self.every = max(1, int(settings.detect_every))
+        self._next_index: int | None = None  # the frame expected next: a jump (a range's start) forces a detection
 
     def process(self, frames: list[Frame]) -> list[FrameResult]:
         t = self.timer
         with t("track"):
             cuts = [self.cuts.is_cut(f.image) for f in frames]
-        # every Nth frame, and the first frame after a scene cut (the tracker has nothing to carry there)
-        to_detect = [f for f, cut in zip(frames, cuts, strict=True) if cut or f.index % self.every == 0]
+        # every Nth frame, the first frame after a scene cut and the first of a stream or a time range (the
+        # tracker has nothing to carry there)
+        to_detect = []
+        for f, cut in zip(frames, cuts, strict=True):
+            if cut or f.index % self.every == 0 or f.index != self._next_index:
+                to_detect.append(f)
+            self._next_index = f.index + 1
         with t("detect"):
             detections = self.detector.detect([f.image for f in to_detect])
             found = dict(zip((f.index for f in to_detect), detections, strict=True))

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_video.data import FER2013_CLASSES
 from fer_video.episodes import (
     EPISODE_COLUMNS,
     EpisodeRules,
@@ -17,6 +16,7 @@ from fer_video.episodes import (
     write_episodes,
 )
 from fer_video.timeline import timeline_columns
+from fer_video.training.data import FER2013_CLASSES
 
 CLASSES = list(FER2013_CLASSES)
 FPS = 10.0

@@ -154,3 +154,11 @@ def test_the_web_app_takes_the_range_and_shows_the_episodes(demo_video, fast_set
     assert not out.episodes.empty and out.episodes["start_frame"].min() >= 5
     with pytest.raises(SettingsError, match="end must be after"):
         app.annotate(str(demo_video), device="cpu", start="1", end="0:00.5")
+
+
+def test_a_range_detects_on_its_first_frame(demo_video, fast_settings, models, tmp_path):
+    # frame 7 is between detections (every 5th frame): the range's first frame is detected all the same
+    settings = dataclasses.replace(fast_settings, start=0.7, end=1.0, write_video=False, write_plot=False)
+    r = annotate_video(demo_video, tmp_path, settings, models=models)
+    first = read_timeline(r.outputs["csv"]).query("frame == 7")
+    assert first["face_id"].notna().sum() == 2
