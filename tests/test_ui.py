@@ -286,14 +286,19 @@ def test_settings_controls_refuse_what_the_cli_refuses(app):
 
 
 def test_the_settings_controls_come_from_the_options_table(app):
-    from fer_video.options import OPTIONS
+    from fer_video.options import OPTIONS, Field
     from fer_video.ui.controls import SHOWN
 
     demo = build_demo(app)
-    sliders = {c["props"]["label"]: c["props"] for c in demo.get_config_file()["components"] if c["type"] == "slider"}
+    components = demo.get_config_file()["components"]
+    sliders = {c["props"]["label"]: c["props"] for c in components if c["type"] == "slider"}
+    fields = {c["props"]["label"]: c["props"] for c in components if c["type"] == "textbox"}
     for name in SHOWN:
         ui = OPTIONS[name].ui
-        assert (sliders[ui.label]["minimum"], sliders[ui.label]["maximum"]) == (ui.low, ui.high)
+        if isinstance(ui, Field):  # the times of a range
+            assert fields[ui.label]["placeholder"] == ui.placeholder
+        else:
+            assert (sliders[ui.label]["minimum"], sliders[ui.label]["maximum"]) == (ui.low, ui.high)
 
 
 def test_the_job_handlers_do_not_import_gradio():

@@ -143,6 +143,12 @@ def test_upload_annotate_watch_plot_and_download(server, browser, demo_video, mo
     served = next(app.jobs_dir.glob("*/*.timeline.csv"))  # the job's own file, byte for byte the same rows
     pd.testing.assert_frame_equal(df, read_timeline(served))
 
+    # the episodes: a table under the results and their CSV for download
+    assert "face_id" in page.locator("#episodes-table").inner_text()
+    with page.expect_download() as info:
+        page.locator("#dl-episodes").click()
+    assert info.value.suggested_filename.endswith(".episodes.csv")
+
     page.screenshot(path=SCREENSHOT or str(tmp_path / "ui-result.png"), full_page=True)
     page.close()
 

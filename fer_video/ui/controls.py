@@ -56,7 +56,7 @@ def settings_controls(devices: list[str], device: str) -> list[gr.components.Com
         assert ui is not None, name
         value = getattr(defaults, name)
         if isinstance(ui, Field):
-            box = gr.Textbox(value or "", label=ui.label, placeholder=ui.placeholder, info=ui.info, elem_id=name)
+            box = gr.Textbox(value or "", label=ui.label, placeholder=ui.placeholder, info=ui.info)
             controls.append(box)
         else:
             controls.append(gr.Slider(ui.low, ui.high, value=value, step=ui.step, label=ui.label, info=ui.info))
