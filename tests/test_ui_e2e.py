@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_ui_api import running_app
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -53,10 +53,65 @@ def _skip_reason() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# what the emotion plot drew (vega renders an SVG): the x axis (its kind of scale and its tick labels), the
+# legend's entries and the drawn lines
+PLOT_STATE_JS = """
+() => {
+  const svg = document.querySelector('#emotion-plot svg');
+  if (!svg) return null;
+  const axes = [...svg.querySelectorAll('g.role-axis')];
+  const x = axes.find((a) => (a.getAttribute('aria-label') || '').startsWith('X-axis'));
+  const y = axes.find((a) => (a.getAttribute('aria-label') || '').startsWith('Y-axis'));
+  const texts = (g) => (g ? [...g.querySelectorAll('g.role-axis-label text')].map((t) => t.textContent) : []);
+  return {
+    x_axis: x ? x.getAttribute('aria-label') : '',
+    y_axis: y ? y.getAttribute('aria-label') : '',
+    x_labels: texts(x),
+    legend: [...svg.querySelectorAll('g.role-legend-label text')].map((t) => t.textContent),
+    lines: [...svg.querySelectorAll('g.mark-line path')].filter((p) => (p.getAttribute('d') || '').length > 10).length,
+  };
+}
+"""
+
+
+def _drawn_plot(page) -> dict:
+    """Wait until the plot has drawn lines, then what it drew."""
+    page.wait_for_function(f"(({PLOT_STATE_JS})() || {{lines: 0}}).lines > 0", timeout=180_000)
+    return page.evaluate(PLOT_STATE_JS)
+
+
+def _assert_plot_draws(state: dict, classes: list[str]) -> None:
+    """Quantitative axes (a handful of ticks, not one per value), one line and legend entry per class."""
+    assert "linear scale" in state["x_axis"] and "linear scale" in state["y_axis"], state
+    assert 2 <= len(state["x_labels"]) <= 40, state["x_labels"]  # one per value would be hundreds
+    assert sorted(state["legend"]) == sorted(classes), state["legend"]
+    assert state["lines"] == len(classes), state
+
+
+def _upload(page, path: Path, wait_video: bool = True) -> None:
+    """Put a file in the Video tab's input (clearing what it holds first)."""
+    holder = page.locator("#video-in")
+    if holder.locator("video").count():
+        holder.get_by_role("button", name="Clear").first.click()
+    holder.locator("input[type=file]").set_input_files(str(path))
+    if wait_video:
+        holder.locator("video").wait_for()
+    else:
+        page.wait_for_timeout(1000)
+
+
+def _results_cleared(page) -> bool:
+    """No result of an earlier run is on the page: downloads, face list, plot and table are empty."""
+    return page.evaluate(
+        """() => {
+          const shown = (id) => { const e = document.querySelector(id); return !!e && e.offsetParent !== null; };
+          const lines = document.querySelectorAll('#emotion-plot svg g.mark-line path').length;
+          const table = document.querySelector('#face-table');
+          return !shown('#dl-csv') && !shown('#dl-json') && !shown('#dl-mp4') && !shown('#dl-png')
+            && lines === 0 && !(table && table.innerText.includes('face 0'))
+            && !document.querySelector('#video-out video');
+        }"""
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +120,7 @@ def server(tmp_path_factory, fast_settings, models):
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    from fer_video.ui.app import FerVideoUI, UIConfig, launch
+    from fer_video.ui.app import FerVideoUI, UIConfig
 
     work = tmp_path_factory.mktemp("ui-work")
     if SHIPPED:
@@ -75,12 +130,8 @@ def server(tmp_path_factory, fast_settings, models):
             UIConfig(work_dir=work, weights=fast_settings.weights, device="cpu", examples=True),
             load=lambda settings: models,
         )
-    port = _free_port()
-    blocks = launch(app, "127.0.0.1", port, block=False, quiet=True)
-    try:
-        yield app, f"http://127.0.0.1:{port}/"
-    finally:
-        blocks.close()
+    with running_app(app) as (_, url):
+        yield app, url
 
 
 @pytest.fixture(scope="module")
@@ -119,12 +170,13 @@ def test_upload_annotate_watch_plot_and_download(server, browser, demo_video, mo
     assert out_video.evaluate("v => v.videoWidth") == 320
     assert "face" in page.locator("#fer-status").inner_text()
 
-    # the plot is drawn (vega renders into a canvas or an svg with marks)
-    page.wait_for_function(
-        "(() => { const p = document.querySelector('#emotion-plot');"
-        " return p && (p.querySelector('canvas') || p.querySelector('svg .mark-line, svg path')); })()",
-        timeout=180_000,
-    )
+    # the plot is drawn, for the first face and for the other one picked (a clip with two faces)
+    classes = list(models.classifier.classes)
+    _assert_plot_draws(_drawn_plot(page), classes)
+    page.locator("#face-pick input").click()
+    page.get_by_role("option", name="face 1").click()
+    page.wait_for_timeout(1500)
+    _assert_plot_draws(_drawn_plot(page), classes)
     # the per-face table has a row per face
     table_text = page.locator("#face-table").inner_text()
     assert "face 0" in table_text and "dominant" in table_text
@@ -153,25 +205,51 @@ def test_upload_annotate_watch_plot_and_download(server, browser, demo_video, mo
     page.close()
 
 
-def test_progress_bar_and_cancel_on_the_bundled_example(server, browser):
+def test_one_face_plot_then_new_run_and_error_clear_the_old_results(server, browser, make_video, models, tmp_path):
+    """A one-face clip draws its plot; a new run (the bundled example, cancelled) and a failed run both
+    clear every earlier result; the error stays in the status line after its toast has gone."""
     app, url = server
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    one_face = make_video("one face.mp4", faces=1, seconds=1.5, noface_from=1.0, audio=False)
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video at all\n" * 50)
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
     page.set_default_timeout(90_000)
     page.goto(url)
-    page.locator("#examples button").first.click()  # the synthetic example clip: 120 frames
+    page.locator("#video-in input[type=file]").set_input_files(str(one_face))
+    page.locator("#video-in video").wait_for()
+    page.locator("#annotate").click()
+    page.locator("#dl-csv").wait_for(timeout=300_000)
+    _assert_plot_draws(_drawn_plot(page), list(models.classifier.classes))
+    assert page.locator("#dl-png").is_visible()
+
+    # a new run: the example clip (120 frames); its progress bar shows while the old results are gone
+    page.get_by_role("button", name=re.compile("example clip")).click()
     page.locator("#video-in video").wait_for()
     before = set(app.jobs_dir.iterdir())  # the folders of earlier jobs (kept until they are old)
     page.locator("#annotate").click()
-    # a real progress bar: frames done out of the total, with the time left
     progress = page.get_by_text(re.compile(r"\d+/120 frames"))
     progress.first.wait_for(timeout=240_000)
     assert page.get_by_text(re.compile(r"Annotating · about .* left")).count() >= 1
+    assert _results_cleared(page)
     page.locator("#cancel").click()
     page.get_by_text("Cancelled: no files were kept.").wait_for()
     deadline = time.time() + 60  # the worker stops at its next batch of frames and removes its folder
     while set(app.jobs_dir.iterdir()) != before and time.time() < deadline:
         time.sleep(0.5)
     assert set(app.jobs_dir.iterdir()) == before
+
+    # a good result, then a failed run: nothing of the good one stays, the message does
+    _upload(page, one_face)
+    page.locator("#annotate").click()
+    page.locator("#dl-csv").wait_for(timeout=300_000)
+    _upload(page, bad, wait_video=False)
+    page.locator("#annotate").click()
+    status = page.locator("#fer-status")
+    status.get_by_text("notes.mp4: not a readable video").wait_for(timeout=180_000)
+    assert _results_cleared(page)
+    page.wait_for_timeout(12_000)  # longer than the toast stays
+    assert "notes.mp4: not a readable video" in status.inner_text()
+    assert _results_cleared(page)
     page.close()
 
 

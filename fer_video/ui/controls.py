@@ -31,6 +31,11 @@ def user_errors() -> Iterator[None]:
         raise gr.Error(f"Unexpected error ({exc.__class__.__name__}); see the server log for details.") from exc
 
 
+def error_status(message: str, what: str = "this video") -> str:
+    """The status line after a failed job: the one-line message, kept until the next action."""
+    return f"**Cannot process {what}:** {message}"
+
+
 def session_id(request: gr.Request | None) -> str | None:
     return getattr(request, "session_hash", None) if request is not None else None
 

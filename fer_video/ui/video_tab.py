@@ -1,8 +1,9 @@
-"""The Video tab: one upload -> annotated video, downloads, emotion plot and per-face table."""
+"""The Video tab: one upload -> annotated video, downloads, emotion plot and per-face table; and the same job
+as the app's one public API endpoint, ``/annotate`` (upload in; annotated MP4, timeline CSV, summary JSON out)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import gradio as gr
@@ -10,8 +11,18 @@ import pandas as pd
 
 from fer_video.draw import COLOURS
 from fer_video.errors import Cancelled
-from fer_video.ui.controls import cancel_handler, frames_progress, session_id, settings_controls, user_errors
-from fer_video.ui.jobs import PLOT_COLUMNS, AnnotateOutput, FerVideoUI, colour_map, limits
+from fer_video.ui.controls import (
+    cancel_handler,
+    error_status,
+    frames_progress,
+    session_id,
+    settings_controls,
+    user_errors,
+)
+from fer_video.ui.jobs import AnnotateOutput, FerVideoUI, colour_map, limits
+
+#: the API endpoint scripts call (``Client(url).predict(handle_file(path), api_name="/annotate")``)
+API_NAME = "annotate"
 
 
 def build(app: FerVideoUI, devices: list[str], example: Path | None) -> None:
@@ -31,7 +42,9 @@ def build(app: FerVideoUI, devices: list[str], example: Path | None) -> None:
                         [[str(example)]],
                         inputs=[video_in],
                         label="Example (synthetic clip)",
+                        example_labels=["Use the example clip (8 s, synthetic faces)"],
                         elem_id="examples",
+                        api_visibility="private",
                     )
             with gr.Column(scale=1):
                 video_out = gr.Video(label="Annotated video", interactive=False, height=320, elem_id="video-out")
@@ -40,23 +53,10 @@ def build(app: FerVideoUI, devices: list[str], example: Path | None) -> None:
                     csv_btn = gr.DownloadButton("Timeline CSV", visible=False, elem_id="dl-csv", size="sm")
                     json_btn = gr.DownloadButton("Summary JSON", visible=False, elem_id="dl-json", size="sm")
                     mp4_btn = gr.DownloadButton("Annotated MP4", visible=False, elem_id="dl-mp4", size="sm")
+                    png_btn = gr.DownloadButton("Timeline PNG", visible=False, elem_id="dl-png", size="sm")
         with gr.Row():
             face_pick = gr.Dropdown([], label="Face", scale=1, interactive=True, elem_id="face-pick")
-            plot = gr.LinePlot(
-                pd.DataFrame(columns=PLOT_COLUMNS),
-                x="time_s",
-                y="probability",
-                color="emotion",
-                title="Emotion over time",
-                x_title="time (s)",
-                y_title="probability (smoothed)",
-                y_lim=[0, 1],
-                tooltip="all",
-                height=300,
-                color_map=colour_map(list(COLOURS)),
-                scale=4,
-                elem_id="emotion-plot",
-            )
+            plot = emotion_plot()
         table = gr.Dataframe(label="Per face: share of time per emotion (%)", interactive=False, elem_id="face-table")
         with gr.Row():
             episodes = gr.Dataframe(
@@ -64,25 +64,62 @@ def build(app: FerVideoUI, devices: list[str], example: Path | None) -> None:
             )
         episodes_btn = gr.DownloadButton("Episodes CSV", visible=False, elem_id="dl-episodes", size="sm")
         plot_data = gr.State(None)
+        results = [
+            *(video_out, status, face_pick, plot, table, csv_btn, json_btn, mp4_btn, png_btn, plot_data),
+            *(episodes, episodes_btn),
+        ]
 
-        on_annotate = annotate_handler(app)
         job = run.click(
-            on_annotate,
+            annotate_handler(app),
             [video_in, *controls],
-            [video_out, status, face_pick, plot, table, csv_btn, json_btn, mp4_btn, plot_data, episodes, episodes_btn],
+            results,
             concurrency_limit=1,
             concurrency_id="annotate",
-            api_name="annotate",
+            api_visibility="private",
             show_progress_on=[video_out],
         )
-
         stop.click(cancel_handler(app), None, [status], cancels=[job], queue=False, api_visibility="private")
-
         face_pick.change(on_face, [face_pick, plot_data], [plot], queue=False, api_visibility="private")
+        api_endpoint(app, controls)
 
 
-def annotate_handler(app: FerVideoUI) -> Callable[..., tuple]:
-    """The Annotate button's handler: the job through ``app.annotate``, its result mapped onto the outputs."""
+def emotion_plot() -> gr.LinePlot:
+    """The emotion-over-time plot, created empty with ``None``.
+
+    The browser builds the chart (axis types, the legend's classes, the tooltip's fields) from the first
+    value it is given and afterwards only swaps the data in; an empty DataFrame would fix both axes as
+    categories, so the plot starts with no value and every update is ``plot_value``."""
+    return gr.LinePlot(
+        None,
+        x="time_s",
+        y="probability",
+        color="emotion",
+        title="Emotion over time",
+        x_title="time (s)",
+        y_title="probability (smoothed)",
+        color_title="emotion",
+        y_lim=[0, 1],
+        tooltip="all",
+        height=300,
+        color_map=colour_map(list(COLOURS)),
+        scale=4,
+        elem_id="emotion-plot",
+    )
+
+
+def plot_value(data: pd.DataFrame | None, face: str | None) -> pd.DataFrame | None:
+    """One face's points with float ``time_s``/``probability`` (quantitative axes), or None: no plot."""
+    if data is None or not face:
+        return None
+    shown = data[data["face"] == face]
+    if shown.empty:
+        return None
+    return shown.astype({"time_s": float, "probability": float, "emotion": str, "face": str}).reset_index(drop=True)
+
+
+def annotate_handler(app: FerVideoUI) -> Callable[..., Iterator[tuple]]:
+    """The Annotate button's handler: earlier results cleared first, then the job through ``app.annotate``;
+    an error clears the results too and stays in the status line until the next action."""
 
     def on_annotate(
         video,
@@ -96,9 +133,10 @@ def annotate_handler(app: FerVideoUI) -> Callable[..., tuple]:
         request: gr.Request,
         progress=gr.Progress(),  # noqa: B008 (Gradio's idiom)
     ):
-        with user_errors(), app.job_cancel(session_id(request)) as cancel:
-            progress(0, desc="Checking the video")
-            try:
+        yield cleared("Checking the video…")
+        try:
+            with user_errors(), app.job_cancel(session_id(request)) as cancel:
+                progress(0, desc="Checking the video")
                 out = app.annotate(
                     video,
                     every_n,
@@ -111,41 +149,78 @@ def annotate_handler(app: FerVideoUI) -> Callable[..., tuple]:
                     start=start,
                     end=end,
                 )
-            except Cancelled:
-                gr.Info("Job cancelled.")
-                return _cancelled()
-        return _shown(out)
+        except Cancelled:
+            gr.Info("Job cancelled.")
+            yield cleared("Cancelled: no files were kept.")
+            return
+        except gr.Error as err:
+            gr.Warning(err.message, title="Cannot process this video")
+            yield cleared(error_status(err.message))
+            return
+        yield shown(out)
 
     return on_annotate
 
 
-def _cancelled() -> tuple:
-    hidden = gr.DownloadButton(visible=False)
+def cleared(status: str) -> tuple:
+    """Every result emptied (no video, downloads, faces, plot or table), with this status line."""
+    hidden = gr.DownloadButton(value=None, visible=False)
     no_faces = gr.Dropdown(choices=[], value=None)
-    return None, "Cancelled: no files were kept.", no_faces, None, None, hidden, hidden, hidden, None, None, hidden
+    return None, status, no_faces, None, None, hidden, hidden, hidden, hidden, None, None, hidden
 
 
-def _shown(out: AnnotateOutput) -> tuple:
+def shown(out: AnnotateOutput) -> tuple:
     r = out.result
     first = out.faces[0] if out.faces else None
-    shown = out.plot[out.plot["face"] == first] if first else out.plot
+    png = r.outputs.get("plot")
     return (
         str(r.outputs["video"]),
         out.message,
         gr.Dropdown(choices=out.faces, value=first),
-        shown,
-        out.table,
+        plot_value(out.plot, first),
+        out.table if not out.table.empty else None,
         gr.DownloadButton(value=str(r.outputs["csv"]), visible=True),
         gr.DownloadButton(value=str(r.outputs["summary"]), visible=True),
         gr.DownloadButton(value=str(r.outputs["video"]), visible=True),
+        gr.DownloadButton(value=str(png), visible=True) if png and png.is_file() else gr.DownloadButton(visible=False),
         out.plot,
-        out.episodes,
+        out.episodes if not out.episodes.empty else None,
         gr.DownloadButton(value=str(r.outputs["episodes"]), visible=True),
     )
 
 
 def on_face(face: str | None, data: pd.DataFrame | None) -> pd.DataFrame | None:
     """The plot of the face picked (all faces' data is kept in a ``gr.State``)."""
-    if data is None or not face:
-        return None
-    return data[data["face"] == face]
+    return plot_value(data, face)
+
+
+def api_endpoint(app: FerVideoUI, controls: list[gr.components.Component]) -> None:
+    """``/annotate`` for scripts: a video file and the tab's settings (same defaults) in; the annotated MP4,
+    the timeline CSV and the summary JSON out. Errors reach the client as ``gr.Error`` with the tab's
+    one-line messages. Hidden components: nothing of it shows on the page."""
+    video = gr.File(label="video", file_types=["video"], visible=False)
+    outputs = [
+        gr.Video(label="annotated video", visible=False),
+        gr.File(label="timeline CSV", visible=False),
+        gr.File(label="summary JSON", visible=False),
+    ]
+    trigger = gr.Button(visible=False)
+    trigger.click(
+        api_handler(app),
+        [video, *controls],
+        outputs,
+        api_name=API_NAME,
+        concurrency_limit=1,
+        concurrency_id="annotate",
+    )
+
+
+def api_handler(app: FerVideoUI) -> Callable[..., tuple[str, str, str]]:
+    def annotate(video, detect_every, smoothing, min_face, min_episode, start, end, device) -> tuple[str, str, str]:
+        with user_errors():
+            research = {"min_episode": min_episode, "start": start, "end": end}
+            out = app.annotate(video, detect_every, smoothing, min_face, device, **research)
+        r = out.result
+        return str(r.outputs["video"]), str(r.outputs["csv"]), str(r.outputs["summary"])
+
+    return annotate
