@@ -100,6 +100,7 @@ def test_annotate_gives_video_csv_summary_plot_and_table(app, demo_video, models
     assert np.allclose(out.table[classes].sum(axis=1), 100, atol=0.5)  # shares of time add up to 100 %
     summary = json.loads(r.outputs["summary"].read_text())
     assert summary["faces"] == r.faces
+    assert summary["input"] == demo_video.name == r.summary["input"]  # the user's file name, not a server path
     assert f"{r.faces} face" in out.message and "dominant emotion" in out.message
     # progress: frames done out of the total, ending complete
     assert seen and seen[-1].done == seen[-1].total == 20
@@ -227,14 +228,17 @@ def test_batch_gives_a_row_per_file_and_one_zip(app, demo_video, not_a_video, ma
         [str(demo_video), str(not_a_video), str(other)],
         detect_every=5,
         device="cpu",
-        progress=lambda k, n, name, p: calls.append((k, n, name)),
+        progress=calls.append,
     )
     assert [r.status for r in out.rows] == ["ok", "failed", "ok"]
     assert "not a readable video" in out.rows[1].reason
     assert [r.input for r in out.rows] == ["two_faces.mp4", "holiday.mp4", "two_faces-2.mp4"]
     assert list(out.table.columns[:3]) == ["file", "status", "reason"] and len(out.table) == 3
     assert "2 of 3" in out.message
-    assert (0, 2, "two_faces.mp4") in calls and (1, 2, "two_faces-2.mp4") in calls
+    # every input counts: the refused one is done from the start, the others are "2 of 3"... "3 of 3"
+    assert {(c.index, c.total, c.name) for c in calls} == {(0, 3, "two_faces.mp4"), (2, 3, "two_faces-2.mp4")}
+    fractions = [c.fraction for c in calls]
+    assert fractions == sorted(fractions) and fractions[0] == pytest.approx(1 / 3) and fractions[-1] == 1.0
     with zipfile.ZipFile(out.zip_path) as zf:
         names = set(zf.namelist())
         batch_csv = pd.read_csv(zf.open("batch.csv"))
@@ -318,3 +322,50 @@ def test_cli_flags_and_defaults(tmp_path):
     assert (cfg.max_upload_mb, cfg.max_duration_s, cfg.work_dir, cfg.keep_jobs_s) == (50, 30, tmp_path, 1800)
     with pytest.raises(SystemExit):
         config_from_args(build_parser().parse_args(["--max-upload-mb", "0"]))
+    assert config_from_args(build_parser().parse_args([])).max_queue == 16
+    assert config_from_args(build_parser().parse_args(["--max-queue", "3"])).max_queue == 3
+    with pytest.raises(SystemExit):
+        config_from_args(build_parser().parse_args(["--max-queue", "0"]))
+
+
+def test_batch_progress_counts_every_input_and_never_goes_backwards():
+    from fer_video.types import Progress
+    from fer_video.ui.jobs import BatchProgressTracker
+
+    seen = []
+    tracker = BatchProgressTracker(total=4, done_before=1, report=seen.append)  # 4 given, 1 refused
+    for index in (0, 2, 3):
+        tracker.start(index, f"v{index}.mp4")
+        for done in (10, 50, 120, 100):  # a frame total revised: the share of a video is never over 1
+            tracker.frames(Progress(done=done, total=100 if done <= 100 else 120, elapsed_s=1.0))
+    fractions = [p.fraction for p in seen]
+    assert fractions == sorted(fractions) and fractions[0] == 0.25 and fractions[-1] == 1.0
+    assert [p.index for p in seen if p.frames is None] == [0, 2, 3] and {p.total for p in seen} == {4}
+    assert seen[1].fraction == pytest.approx((1 + 0.1) / 4)  # (inputs done + share of the current) / all
+
+
+def test_only_the_annotate_endpoint_is_public(app):
+    demo = build_demo(app)
+    info = demo.get_api_info()
+    assert list(info["named_endpoints"]) == ["/annotate"] and not info["unnamed_endpoints"]
+    api = info["named_endpoints"]["/annotate"]
+    names = [p["parameter_name"] for p in api["parameters"]]
+    assert names == ["video", "detect_every", "smoothing", "min_face", "device"]
+    assert all(p["parameter_has_default"] for p in api["parameters"][1:])  # the tab's defaults
+    assert [r["label"] for r in api["returns"]] == ["annotated video", "timeline CSV", "summary JSON"]
+    public = [fn for fn in demo.fns.values() if fn.api_visibility != "private"]
+    assert [fn.api_name for fn in public] == ["annotate"]
+    assert public[0].concurrency_limit == 1 and public[0].concurrency_id == "annotate"
+
+
+def test_plot_updates_have_quantitative_axes_and_start_empty(app, demo_video):
+    from fer_video.ui.video_tab import emotion_plot, plot_value
+
+    plot = emotion_plot()
+    assert plot.value is None  # created without a value: the browser builds the chart from the first update
+    out = app.annotate(str(demo_video), 5, 0.3, 20, "cpu")
+    for face in out.faces:
+        shown = plot.postprocess(plot_value(out.plot, face))
+        assert shown.datatypes["time_s"] == shown.datatypes["probability"] == "quantitative"
+        assert shown.datatypes["emotion"] == "nominal"
+    assert plot_value(out.plot, None) is None and plot_value(None, "face 0") is None

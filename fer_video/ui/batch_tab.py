@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import gradio as gr
 
 from fer_video.errors import Cancelled
-from fer_video.types import Progress
-from fer_video.ui.controls import cancel_handler, frames_progress, session_id, settings_controls, user_errors
-from fer_video.ui.jobs import FerVideoUI, limits
+from fer_video.ui.controls import cancel_handler, error_status, session_id, settings_controls, user_errors
+from fer_video.ui.jobs import BatchProgress, FerVideoUI, limits
 
 
 def build(app: FerVideoUI, devices: list[str]) -> None:
@@ -32,40 +33,60 @@ def build(app: FerVideoUI, devices: list[str]) -> None:
                 b_table = gr.Dataframe(label="Results", interactive=False, elem_id="batch-table")
                 b_zip = gr.DownloadButton("All outputs (zip)", visible=False, elem_id="batch-zip")
 
-        def on_batch(
-            files,
-            every_n,
-            smooth_s,
-            min_px,
-            min_ep,
-            start,
-            end,
-            dev,
-            request: gr.Request,
-            progress=gr.Progress(),  # noqa: B008 (Gradio's idiom)
-        ):
-            def update(k: int, n: int, name: str, p: Progress | None) -> None:
-                desc = f"Video {k + 1} of {n}: {name}"
-                if p is None:
-                    progress((k, n), desc=desc, unit="videos")
-                else:
-                    frames_progress(progress, desc)(p)
-
-            with user_errors(), app.job_cancel(session_id(request)) as cancel:
-                try:
-                    research = {"min_episode": min_ep, "start": start, "end": end}
-                    out = app.batch(files, every_n, smooth_s, min_px, dev, cancel=cancel, progress=update, **research)
-                except Cancelled:
-                    gr.Info("Batch cancelled.")
-                    return "Cancelled: no files were kept.", None, gr.DownloadButton(visible=False)
-            return out.message, out.table, gr.DownloadButton(value=str(out.zip_path), visible=True)
-
+        on_batch = batch_handler(app)
         b_job = b_run.click(
             on_batch,
             [batch_files, *controls],
             [b_status, b_table, b_zip],
             concurrency_limit=1,
             concurrency_id="annotate",
-            api_name="batch",
+            api_visibility="private",
         )
         b_stop.click(cancel_handler(app), None, [b_status], cancels=[b_job], queue=False, api_visibility="private")
+
+
+def batch_handler(app: FerVideoUI) -> Callable[..., Iterator[tuple]]:
+    """The Annotate-all button's handler: earlier results cleared first; an error stays in the status line."""
+
+    def on_batch(
+        files,
+        every_n,
+        smooth_s,
+        min_px,
+        min_ep,
+        start,
+        end,
+        dev,
+        request: gr.Request,
+        progress=gr.Progress(),  # noqa: B008 (Gradio's idiom)
+    ):
+        hidden = gr.DownloadButton(visible=False)
+        yield "Annotating…", None, hidden
+        try:
+            with user_errors(), app.job_cancel(session_id(request)) as cancel:
+                research = {"min_episode": min_ep, "start": start, "end": end}
+                update = batch_progress(progress)
+                out = app.batch(files, every_n, smooth_s, min_px, dev, cancel=cancel, progress=update, **research)
+        except Cancelled:
+            gr.Info("Batch cancelled.")
+            yield "Cancelled: no files were kept.", None, hidden
+            return
+        except gr.Error as err:
+            gr.Warning(err.message, title="Cannot process these videos")
+            yield error_status(err.message, "these videos"), None, hidden
+            return
+        yield out.message, out.table, gr.DownloadButton(value=str(out.zip_path), visible=True)
+
+    return on_batch
+
+
+def batch_progress(progress: gr.Progress) -> Callable[[BatchProgress], None]:
+    """One bar for the whole batch: the share of all inputs done, the current video and its frames."""
+
+    def update(b: BatchProgress) -> None:
+        desc = f"Video {b.index + 1} of {b.total}: {b.name}"
+        if b.frames is not None and b.frames.total:
+            desc += f" · frame {b.frames.done}/{b.frames.total}"
+        progress(b.fraction, desc=desc)
+
+    return update

@@ -4,6 +4,7 @@ Video, Batch and Webcam handlers (the tests call these directly; the tabs only m
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import re
@@ -56,6 +57,7 @@ class UIConfig:
     weights: str | None = None  # None: $FER_VIDEO_WEIGHTS or the shipped model
     device: str = "auto"
     examples: bool = True  # make the bundled demo clip at start-up
+    max_queue: int = 16  # jobs waiting at most (a full queue is refused: "busy, try again")
 
 
 @dataclass
@@ -78,6 +80,45 @@ class BatchOutput:
     zip_path: Path
     job_dir: Path
     message: str
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Where a batch is: the input at work among every input given, and the share of the whole batch done."""
+
+    index: int  # 0-based position of the current input among all inputs (failed checks included)
+    total: int  # every input given
+    name: str
+    fraction: float  # (inputs done + share of the current one) / total; never decreases
+    frames: Progress | None = None  # the current input's frames, once it is being annotated
+
+
+class BatchProgressTracker:
+    """Turns run_batch's start and per-frame reports into ``BatchProgress`` (monotone fraction)."""
+
+    def __init__(self, total: int, done_before: int, report: Callable[[BatchProgress], None] | None) -> None:
+        self.total = max(total, 1)
+        self.done_before = done_before  # inputs already finished (refused by the checks) before any runs
+        self.report = report
+        self.index = 0
+        self.started = 0
+        self.name = ""
+        self.fraction = done_before / self.total
+
+    def start(self, index: int, name: str) -> None:
+        """Input ``index`` (its position among all inputs) starts."""
+        self.index, self.name = index, name
+        self._emit(self.done_before + self.started, None)
+        self.started += 1
+
+    def frames(self, p: Progress) -> None:
+        share = min(p.done / p.total, 1.0) if p.total else 0.0
+        self._emit(self.done_before + self.started - 1 + share, p)
+
+    def _emit(self, done: float, frames: Progress | None) -> None:
+        self.fraction = max(self.fraction, min(done / self.total, 1.0))
+        if self.report is not None:
+            self.report(BatchProgress(self.index, self.total, self.name, self.fraction, frames))
 
 
 @dataclass
@@ -135,6 +176,17 @@ def plot_frame(csv_path: Path, classes: list[str], max_points: int = PLOT_POINTS
     out["time_s"] = out["time_s"].round(3)
     out["probability"] = out["probability"].round(4)
     return out
+
+
+def name_input(result: VideoResult, shown: str) -> None:
+    """Record the user's file name as the summary's ``input``, not the server's temporary upload path."""
+    path = result.outputs["summary"]
+    summary = json.loads(path.read_text())
+    summary["input"] = shown
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+    result.summary["input"] = shown
 
 
 def face_table(summary: dict[str, Any], classes: list[str]) -> pd.DataFrame:
@@ -314,6 +366,7 @@ class FerVideoUI:
                     f"{Path(video).name}: video too long (over {fmt_seconds(self.config.max_duration_s)}, the limit)"
                 ) from None
             raise
+        name_input(result, Path(video).name)
         classes = models.classifier.classes
         plot = plot_frame(result.outputs["csv"], classes)
         per_face = result.summary.get("per_face", {})
@@ -332,7 +385,7 @@ class FerVideoUI:
         min_face: float = DEFAULTS.min_face,
         device: str | None = None,
         *,
-        progress: Callable[[int, int, str, Progress | None], None] | None = None,
+        progress: Callable[[BatchProgress], None] | None = None,
         cancel: threading.Event | None = None,
         **research: Any,
     ) -> BatchOutput:
@@ -367,25 +420,15 @@ class FerVideoUI:
             todo.append((i, local))
         if todo:
             cancel = cancel or threading.Event()
-            current = [0]
-
-            def on_start(k: int, path: Path) -> None:
-                current[0] = k
-                if progress is not None:
-                    progress(k, len(todo), path.name, None)
-
-            def on_progress(p: Progress) -> None:
-                if progress is not None:
-                    progress(current[0], len(todo), todo[current[0]][1].name, p)
-
+            tracker = BatchProgressTracker(len(files), len(files) - len(todo), progress)
             try:
                 done = run_batch(
                     [p for _, p in todo],
                     out_dir,
                     settings,
                     models=models,
-                    on_start=on_start,
-                    progress=on_progress,
+                    on_start=lambda k, path: tracker.start(todo[k][0], path.name),
+                    progress=tracker.frames,
                     cancel=cancel,
                 )
             except BaseException:

@@ -22,11 +22,12 @@ def launch(
     block: bool = True,
     quiet: bool = False,
 ) -> gr.Blocks:
-    """Build the page, size the queue for this CPU, and serve it (``block=False`` returns once it is up)."""
+    """Build the page, queue its jobs (one annotation at a time, at most ``max_queue`` waiting: more are refused
+    with "queue is full, try again"), and serve it (``block=False`` returns once it is up)."""
     app.config.work_dir.mkdir(parents=True, exist_ok=True)
     app.cleanup_jobs()
     blocks = build_demo(app)
-    blocks.queue(default_concurrency_limit=1, max_size=32)
+    blocks.queue(default_concurrency_limit=1, max_size=app.config.max_queue)
     blocks.launch(
         server_name=host,
         server_port=port,
@@ -67,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"most files in one batch (default {d.max_batch_files})",
     )
     p.add_argument(
+        "--max-queue",
+        type=int,
+        default=d.max_queue,
+        help=f"most jobs waiting; more are refused with 'busy, try again' (default {d.max_queue})",
+    )
+    p.add_argument(
         "--work-dir",
         type=Path,
         default=d.work_dir,
@@ -85,12 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> UIConfig:
-    if args.max_upload_mb <= 0 or args.max_duration_s <= 0 or args.max_batch_files < 1 or args.keep_hours <= 0:
+    positive = (args.max_upload_mb, args.max_duration_s, args.max_batch_files, args.keep_hours, args.max_queue)
+    if min(positive) <= 0 or args.max_batch_files < 1 or args.max_queue < 1:
         raise SystemExit("fer-video ui: error: limits must be positive")
     return UIConfig(
         max_upload_mb=args.max_upload_mb,
         max_duration_s=args.max_duration_s,
         max_batch_files=args.max_batch_files,
+        max_queue=args.max_queue,
         work_dir=args.work_dir,
         keep_jobs_s=args.keep_hours * 3600,
         weights=args.weights,
