@@ -215,6 +215,10 @@ def test_one_face_plot_then_new_run_and_error_clear_the_old_results(server, brow
     page = browser.new_page(viewport={"width": 1280, "height": 1100})
     page.set_default_timeout(90_000)
     page.goto(url)
+    page.locator("#emotion-plot").wait_for()
+    empty = page.evaluate(PLOT_STATE_JS)  # before any run: no empty chart with axes and a stray legend title
+    assert empty is None or (not empty["x_axis"] and not empty["legend"] and not empty["lines"]), empty
+    assert not page.locator("#emotion-plot svg g.role-legend-title").count()
     page.locator("#video-in input[type=file]").set_input_files(str(one_face))
     page.locator("#video-in video").wait_for()
     page.locator("#annotate").click()
