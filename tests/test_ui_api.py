@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from fer_video.errors import InputError
 from fer_video.timeline import read_timeline, timeline_columns
 from fer_video.ui.app import FerVideoUI, UIConfig, launch
 
@@ -88,3 +91,40 @@ def test_only_annotate_is_offered_and_the_queue_is_bounded(client, served):
     api = client.view_api(print_info=False, return_format="dict")
     assert list(api["named_endpoints"]) == ["/annotate"] and not api["unnamed_endpoints"]
     assert served[0]._queue.max_size == UIConfig().max_queue == 16
+
+
+class HeldUI(FerVideoUI):
+    """An app whose annotation waits until released (a long job without using the CPU)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    def annotate(self, *args, **kwargs):
+        self.started.set()
+        self.release.wait(60)
+        raise InputError("released")
+
+
+def test_a_full_queue_is_refused_with_try_again(tmp_path, fast_settings, models, demo_video):
+    from gradio_client import handle_file
+
+    config = UIConfig(work_dir=tmp_path / "work", weights=fast_settings.weights, examples=False, max_queue=1)
+    app = HeldUI(config, load=lambda settings: models)
+    with running_app(app) as (_, url):
+        client = gradio_client.Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+        try:
+            running = client.submit(handle_file(str(demo_video)), api_name="/annotate")
+            assert app.started.wait(30)
+            waiting = client.submit(handle_file(str(demo_video)), api_name="/annotate")
+            deadline = time.time() + 30
+            while waiting.status().code.name != "IN_QUEUE" and time.time() < deadline:
+                time.sleep(0.2)
+            with pytest.raises(gradio_client.utils.QueueError, match="(?i)queue is full.*try again"):
+                client.predict(handle_file(str(demo_video)), api_name="/annotate")
+        finally:
+            app.release.set()
+        for job in (running, waiting):
+            with pytest.raises(gradio_client.exceptions.AppError, match="released"):
+                job.result(timeout=60)
