@@ -350,7 +350,7 @@ def test_only_the_annotate_endpoint_is_public(app):
     assert list(info["named_endpoints"]) == ["/annotate"] and not info["unnamed_endpoints"]
     api = info["named_endpoints"]["/annotate"]
     names = [p["parameter_name"] for p in api["parameters"]]
-    assert names == ["video", "detect_every", "smoothing", "min_face", "device"]
+    assert names == ["video", "detect_every", "smoothing", "min_face", "min_episode", "start", "end", "device"]
     assert all(p["parameter_has_default"] for p in api["parameters"][1:])  # the tab's defaults
     assert [r["label"] for r in api["returns"]] == ["annotated video", "timeline CSV", "summary JSON"]
     public = [fn for fn in demo.fns.values() if fn.api_visibility != "private"]

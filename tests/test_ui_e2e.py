@@ -107,7 +107,9 @@ def _results_cleared(page) -> bool:
           const shown = (id) => { const e = document.querySelector(id); return !!e && e.offsetParent !== null; };
           const lines = document.querySelectorAll('#emotion-plot svg g.mark-line path').length;
           const table = document.querySelector('#face-table');
+          const episodes = document.querySelector('#episodes-table');
           return !shown('#dl-csv') && !shown('#dl-json') && !shown('#dl-mp4') && !shown('#dl-png')
+            && !shown('#dl-episodes') && !(episodes && episodes.innerText.includes('face_id'))
             && lines === 0 && !(table && table.innerText.includes('face 0'))
             && !document.querySelector('#video-out video');
         }"""
