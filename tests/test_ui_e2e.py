@@ -153,7 +153,8 @@ def browser(playwright):
 
 def test_upload_annotate_watch_plot_and_download(server, browser, demo_video, models, tmp_path):
     app, url = server
-    page = browser.new_page(viewport={"width": 1280, "height": 1100}, accept_downloads=True)
+    size = {"width": 1280, "height": 800 if SCREENSHOT else 1100}  # the README screenshot: a 1280x800 window
+    page = browser.new_page(viewport=size, accept_downloads=True)
     page.set_default_timeout(90_000)
     page.goto(url)
     page.locator("#annotate").wait_for()
