@@ -119,7 +119,9 @@ class FaceAnnotator:
         if cut:
             self.tracker.reset()
             self.smoother.reset()
-        return self.tracker.carry(frame.time_s) if found is None else self.tracker.update(found, frame.time_s)
+        if found is not None:
+            return self.tracker.update(found, frame.time_s)
+        return self.tracker.carry(frame.time_s, (frame.image.shape[1], frame.image.shape[0]))
 
 
 def _chunks(frames: Iterator[Frame], size: int, timer: StageTimer) -> Iterator[list[Frame]]:

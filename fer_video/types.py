@@ -73,6 +73,21 @@ class Detections:
     def __getitem__(self, index: Any) -> Detections:
         return Detections(self.xyxy[index], self.confidence[index], self.face_id[index])
 
+    def clipped(self, width: int, height: int, min_side: float = 2.0) -> Detections:
+        """The boxes clipped to a ``width`` x ``height`` frame; a face left with a side under ``min_side`` pixels
+        (one outside the frame) is dropped."""
+        xyxy = clip_xyxy(self.xyxy, width, height)
+        keep = (xyxy[:, 2] - xyxy[:, 0] >= min_side) & (xyxy[:, 3] - xyxy[:, 1] >= min_side)
+        return Detections(xyxy[keep], self.confidence[keep], self.face_id[keep])
+
+
+def clip_xyxy(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A clipped copy of (N, 4) xyxy boxes: x in [0, width], y in [0, height]."""
+    out = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4).copy()
+    out[:, [0, 2]] = out[:, [0, 2]].clip(0, width)
+    out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
+    return out
+
 
 @dataclass
 class FrameResult:
