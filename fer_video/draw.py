@@ -3,12 +3,14 @@
 Sizes follow the frame's shorter side: text (the height of a digit) about 2.75 % of it, at least 9 px (which
 still reads on a phone), lines about 0.4 %, at least 2 px. Each label sits on a filled box of its emotion's
 colour with black or white text, whichever contrasts more; boxes have a thin dark edge so they show on light
-and dark backgrounds. A label goes above its face, else below it, else inside its top; it never leaves the
-frame and is shifted past labels already placed, so neighbouring faces' labels do not cover each other.
+and dark backgrounds. A label goes above its face, else below it (preferably not over another face), else next
+to the labels in the way, else inside the box's top; it never leaves the frame and is kept clear of labels
+already placed, so neighbouring faces' labels do not cover each other.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -117,29 +119,36 @@ def _inside(r: Rect, width: int, height: int) -> bool:
 def _shift_clear(r: Rect, placed: list[Rect], height: int, down: bool) -> Rect | None:
     """``r`` moved down (or up) past every placed label it meets; None when that leaves the frame."""
     x1, y1, x2, y2 = r
-    while True:
+    while 0 <= y1 and y2 <= height:
         hits = [p for p in placed if _overlaps((x1, y1, x2, y2), p)]
         if not hits:
             return x1, y1, x2, y2
         y1 = max(p[3] for p in hits) if down else min(p[1] for p in hits) - (y2 - y1)
         y2 = y1 + (r[3] - r[1])
-        if y1 < 0 or y2 > height:
-            return None
+    return None
 
 
-def place_label(box: Rect, size: tuple[int, int], placed: list[Rect], width: int, height: int, gap: int) -> Rect:
-    """Where a label of ``size`` (w, h) for ``box`` goes: above it, else below it, else inside its top; inside
-    the frame, and clear of the ``placed`` labels where the frame has room."""
+def place_label(
+    box: Rect, size: tuple[int, int], placed: list[Rect], width: int, height: int, gap: int, faces: Sequence[Rect] = ()
+) -> Rect:
+    """Where a label of ``size`` (w, h) for ``box`` goes, inside the frame and clear of the ``placed`` labels
+    where the frame has room: above the box, else below it (either preferably not over other ``faces``); else
+    the nearer of those two moved up (or down) past the labels in the way, if that is within two label heights;
+    else inside the box's top (moved down past labels if need be)."""
     lw, lh = min(size[0], width), min(size[1], height)
     x = min(max(box[0], 0), width - lw)
-    tops = (box[1] - gap - lh, box[3] + gap, box[1] + gap)  # above, below, inside
-    candidates = [(x, y, x + lw, y + lh) for y in tops]
-    for r in candidates:
-        if _inside(r, width, height) and not any(_overlaps(r, p) for p in placed):
-            return r
-    start = next((r for r in candidates if _inside(r, width, height)), None)
-    if start is None:  # the box fills the frame's height: the top edge of the frame
-        start = (x, 0, x + lw, lh)
+    above, below, inside = ((x, y, x + lw, y + lh) for y in (box[1] - gap - lh, box[3] + gap, box[1] + gap))
+    fits = [r for r in (above, below) if _inside(r, width, height) and not any(_overlaps(r, p) for p in placed)]
+    others = [f for f in faces if f != box]
+    free = [r for r in fits if not any(_overlaps(r, f) for f in others)] + fits
+    if free:
+        return free[0]
+    moved = [_shift_clear(r, placed, height, down) for r, down in ((above, False), (below, True))]
+    near = [m for m, r in zip(moved, (above, below), strict=True) if m and abs(m[1] - r[1]) <= 2 * lh]
+    if near:
+        return min(near, key=lambda m: min(abs(m[1] - above[1]), abs(m[1] - below[1])))
+    top = min(max(inside[1], 0), height - lh)
+    start = (x, top, x + lw, top + lh)
     return _shift_clear(start, placed, height, True) or _shift_clear(start, placed, height, False) or start
 
 
@@ -168,10 +177,11 @@ def label_rects(boxes: np.ndarray, texts: list[str], width: int, height: int) ->
     """Where each label goes (in the order given; boxes clipped to the frame first)."""
     style = style_for(width, height)
     placed: list[Rect] = []
-    for box, text in zip(clip_xyxy(boxes, width, height), texts, strict=True):
+    faces = [_int_rect(b) for b in clip_xyxy(boxes, width, height)]
+    for box, text in zip(faces, texts, strict=True):
         (tw, _), _ = cv2.getTextSize(text, FONT, style.font_scale, style.stroke)
         size = (tw + 2 * style.pad, style.text_px + style.descent + 2 * style.pad)
-        placed.append(place_label(_int_rect(box), size, placed, width, height, style.line // 2))
+        placed.append(place_label(box, size, placed, width, height, style.line // 2, faces))
     return placed
 
 

@@ -108,3 +108,12 @@ def test_label_text_contrasts_with_every_emotion_colour():
     assert len(set(COLOURS.values())) == len(COLOURS) and set(CLASSES) <= set(COLOURS)
     for colour in COLOURS.values():
         assert contrast_ratio(colour, text_colour(colour)) >= 4.5, colour  # WCAG AA for text
+
+
+def test_a_label_goes_below_its_face_rather_than_over_the_face_above():
+    w, h = 1280, 720
+    upper = [600, 100, 700, 200]
+    lower = [600, 205, 700, 305]  # 5 px below: a label above it would cover the upper face
+    rects = label_rects(np.array([upper, lower], np.float32), ["#0 happy 0.90", "#1 sad 0.80"], w, h)
+    assert rects[0][3] <= upper[1]  # above its own face
+    assert rects[1][1] >= lower[3]  # below its own face
