@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from torchvision.models import resnet18
 
 from fer_video.errors import WeightsError
+from fer_video.nets import ResNet18
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def build_model(num_classes: int, channels: int = 1, stem: str = "3x3s1") -> nn.
     ``3x3s1`` replaces the 7x7 stride-2 conv1 by a 3x3 stride-1 conv (48 px faces have no pixels to spare)
     and keeps the max-pool, so layer1 runs at 24x24 and layer4 at 3x3.
     """
-    model = resnet18(weights=None, num_classes=num_classes)
+    model = ResNet18(num_classes)
     if stem == "3x3s1":
         model.conv1 = nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
     elif stem == "imagenet":

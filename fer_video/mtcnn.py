@@ -1,4 +1,5 @@
-"""MTCNN's three-stage cascade over a batch of frames, with facenet-pytorch's networks and box helpers.
+"""MTCNN's three-stage cascade over a batch of frames, with facenet-pytorch's networks and box helpers
+(``fer_video.nets`` and ``fer_video.mtcnn_boxes``: the same, without importing facenet-pytorch's package).
 
 facenet-pytorch's own ``detect_face`` resamples with ``torch.nn.functional.interpolate(mode="area")`` (an
 adaptive average pool): once per pyramid scale on the whole batch and once per candidate box (about a hundred
@@ -6,7 +7,7 @@ per frame before the second stage), a third or more of detection time in CPU pro
 come from one integral image per frame (``cv2.integral``) and four gathers for all boxes at once: the same
 windows, the same means, so the same boxes (tests/test_mtcnn.py compares with facenet-pytorch's
 ``MTCNN.detect``), for 10-26 % less detection CPU (docs/performance.md). The networks, thresholds, box
-regression and non-maximum suppression are facenet-pytorch's, called unchanged.
+regression and non-maximum suppression are facenet-pytorch's, unchanged.
 """
 
 from __future__ import annotations
@@ -16,15 +17,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
-from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
-from facenet_pytorch.models.utils.detect_face import (
-    batched_nms_numpy,
-    bbreg,
-    generateBoundingBox,
-    pad,
-    rerec,
-)
-from torchvision.ops.boxes import batched_nms
+
+from fer_video.mtcnn_boxes import batched_nms_numpy, bbreg, generate_bounding_box, pad, rerec
+from fer_video.nets import BatchedNMS, mtcnn_nets
 
 
 @dataclass(frozen=True)
@@ -41,7 +36,8 @@ class MTCNNCascade:
     def __init__(self, device: torch.device, channels_last: bool = True, params: CascadeParams = CascadeParams()):
         self.device = device
         self.params = params
-        self.pnet, self.rnet, self.onet = PNet().eval(), RNet().eval(), ONet().eval()  # weights ship in the wheel
+        self.pnet, self.rnet, self.onet = mtcnn_nets()  # facenet-pytorch's networks, weights from its wheel
+        self.batched_nms = BatchedNMS()
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         for net in (self.pnet, self.rnet, self.onet):
             # PyTorch's CPU max-pool is several times faster on channels_last tensors (docs/performance.md)
@@ -99,14 +95,14 @@ class MTCNNCascade:
         for scale in scales:
             level = area_resize_frames(sums, int(h * scale + 1), int(w * scale + 1))
             reg, probs = self.pnet(self._net_input(level))
-            boxes, inds = generateBoundingBox(reg.float().cpu(), probs[:, 1].float().cpu(), scale, th[0])
-            pick = batched_nms(boxes[:, :4], boxes[:, 4], inds, 0.5)  # within each scale and image
+            boxes, inds = generate_bounding_box(reg.float().cpu(), probs[:, 1].float().cpu(), scale, th[0])
+            pick = self.batched_nms(boxes[:, :4], boxes[:, 4], inds, 0.5)  # within each scale and image
             boxes_all.append(boxes[pick])
             inds_all.append(inds[pick])
         if not boxes_all:
             return [np.zeros((0, 5), np.float32) for _ in range(n)]
         boxes, inds = torch.cat(boxes_all), torch.cat(inds_all)
-        pick = batched_nms(boxes[:, :4], boxes[:, 4], inds, 0.7)  # within each image
+        pick = self.batched_nms(boxes[:, :4], boxes[:, 4], inds, 0.7)  # within each image
         boxes, inds = boxes[pick], inds[pick]
         regw, regh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         boxes = torch.stack(
@@ -123,7 +119,7 @@ class MTCNNCascade:
 
         boxes, inds, reg = self._refine(self.rnet, sums, boxes, inds, 24, th[1])  # second stage: R-Net
         if len(boxes):
-            pick = batched_nms(boxes[:, :4], boxes[:, 4], inds, 0.7)
+            pick = self.batched_nms(boxes[:, :4], boxes[:, 4], inds, 0.7)
             boxes, inds, reg = boxes[pick], inds[pick], reg[pick]
             boxes = rerec(bbreg(boxes, reg))
 
