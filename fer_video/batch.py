@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import glob
 import logging
 import os
@@ -9,8 +10,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import pandas as pd
 
 from fer_video.errors import Cancelled, FerVideoError, OutputError
 from fer_video.outputs import OUTPUT_SUFFIXES, os_error_reason, output_paths, prepare_output_folder, unique_names
@@ -94,10 +93,11 @@ def output_names(inputs: list[Path]) -> list[str]:
 def write_batch_csv(rows: list[BatchRow], path: Path) -> None:
     tmp = path.with_name(f".{path.name}.part")
     try:
-        # file names that are not valid UTF-8 (undecodable bytes) are written backslash-escaped
-        table = pd.DataFrame([asdict(r) for r in rows], columns=BATCH_COLUMNS)
-        table = table.astype({"frames": "Int64", "faces": "Int64"})  # counts stay integers beside failed rows
-        table.to_csv(tmp, index=False, encoding="utf-8", errors="backslashreplace")
+        # file names that are not valid UTF-8 (undecodable bytes) are written backslash-escaped; None is empty
+        with open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:
+            table = csv.DictWriter(fh, BATCH_COLUMNS, lineterminator="\n")
+            table.writeheader()
+            table.writerows(asdict(r) for r in rows)
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

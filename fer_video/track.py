@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from fer_video.assign import linear_sum_assignment
 from fer_video.types import Detections
 
 
