@@ -212,12 +212,13 @@ def load_model(weights: str | Path, device: torch.device | str = "cpu") -> tuple
         raise WeightsError(f"{pt}: not a state dict (a mapping of parameter names to tensors)")
     if card.arch != ARCH:
         raise WeightsError(f"{pt}: architecture {card.arch!r} is not supported (expected {ARCH})")
-    model = build_model(len(card.classes), card.channels, card.stem)
+    with torch.device("meta"):  # no random initialisation (0.4 CPU-s) of weights that are loaded next
+        model = build_model(len(card.classes), card.channels, card.stem)
     mismatch = _state_mismatch(model.state_dict(), state)
     if mismatch:
         raise WeightsError(f"{pt}: weights do not match the model in {pt.with_suffix('.json').name} ({mismatch})")
     try:
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, assign=True)
     except (RuntimeError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise WeightsError(f"{pt}: weights do not match the model in its metadata ({first})") from None

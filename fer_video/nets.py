@@ -171,9 +171,11 @@ def _package_dir(name: str) -> Path:
 def mtcnn_nets() -> tuple[PNet, RNet, ONet]:
     """The three networks with the weights that ship inside the facenet-pytorch wheel, in eval mode."""
     data = _package_dir("facenet_pytorch") / "data"
-    nets = (PNet(), RNet(), ONet())
+    with torch.device("meta"):  # no random initialisation of weights that are loaded next
+        nets = (PNet(), RNet(), ONet())
     for net, name in zip(nets, ("pnet", "rnet", "onet"), strict=True):
-        net.load_state_dict(torch.load(data / f"{name}.pt", map_location="cpu", weights_only=True))
+        state = torch.load(data / f"{name}.pt", map_location="cpu", weights_only=True)
+        net.load_state_dict({k: v.contiguous() for k, v in state.items()}, assign=True)
         net.eval()
     return nets
 
