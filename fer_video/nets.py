@@ -51,9 +51,12 @@ def _layer(cin: int, cout: int, stride: int) -> nn.Sequential:
 
 
 class ResNet18(nn.Module):
-    """``torchvision.models.resnet18(weights=None, num_classes=...)``, module for module."""
+    """``torchvision.models.resnet18(weights=None, num_classes=...)``, module for module.
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    ``init=False`` leaves out torchvision's Kaiming initialisation, for a model whose weights are loaded next
+    (on the meta device that initialisation would import torch's compiler stack: seconds)."""
+
+    def __init__(self, num_classes: int = 1000, init: bool = True) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -65,7 +68,7 @@ class ResNet18(nn.Module):
         self.layer4 = _layer(256, 512, 2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512, num_classes)
-        for m in self.modules():
+        for m in self.modules() if init else ():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             elif isinstance(m, nn.BatchNorm2d):

@@ -30,7 +30,7 @@ from fer_video.errors import Cancelled, OutputError
 from fer_video.outputs import OUTPUT_SUFFIXES, OutputSet, os_error_reason, output_paths, prepare_output_folder
 from fer_video.smooth import ProbabilitySmoother
 from fer_video.stages import DEFAULT_MODEL, Models, default_weights, load_models
-from fer_video.timeline import TimelineWriter, plot_timeline, preload_plotting
+from fer_video.timeline import TimelineWriter, plot_timeline
 from fer_video.timerange import TimeRange
 from fer_video.track import SceneCutDetector
 from fer_video.types import Detections, Frame, FrameResult, Progress, Settings, VideoInfo, VideoResult
@@ -160,8 +160,6 @@ def annotate_video(
     t_start = time.perf_counter()
     models = models or load_models(settings)
     prepare_output_folder(out_dir)
-    if settings.write_plot:
-        preload_plotting()
     timer = StageTimer()
     run = _Run(input_path, settings, models, timer, progress, cancel, t_start, settings.time_range())
     try:

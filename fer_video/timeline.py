@@ -8,7 +8,6 @@ confidence``, then one column per class (smoothed probability), then ``raw_<clas
 from __future__ import annotations
 
 import csv
-import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,47 +145,10 @@ def face_series(csv_path: str | Path, columns: list[str]) -> dict[int, dict[str,
     }
 
 
-def _import_pyplot() -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no window
-    import matplotlib.pyplot  # noqa: F401
-
-
-def preload_plotting() -> threading.Thread:
-    """Import matplotlib (0.6 s) in a background thread while the video is processed, so that
-    ``plot_timeline`` at the end finds it loaded instead of adding that time to every video's wall time."""
-    thread = threading.Thread(target=_import_pyplot, name="fer-video-import-matplotlib", daemon=True)
-    thread.start()
-    return thread
-
-
 def plot_timeline(csv_path: Path, png_path: Path, classes: list[str], max_faces: int = 8, title: str = "") -> None:
     """Smoothed probabilities over time, one panel per face (the ``max_faces`` faces seen longest)."""
-    _import_pyplot()
-    import matplotlib.pyplot as plt
-
-    from fer_video.draw import COLOURS
+    from fer_video.plot import write_plot
 
     series = face_series(csv_path, classes)
     top = sorted(sorted(series, key=lambda fid: -len(series[fid]["time_s"]))[:max_faces])
-    n = max(len(top), 1)
-    fig, axes = plt.subplots(n, 1, figsize=(10, 1.9 * n + 0.8), sharex=True, squeeze=False)
-    if len(top) == 0:
-        axes[0, 0].text(0.5, 0.5, "no face detected", ha="center", va="center", transform=axes[0, 0].transAxes)
-    for ax, fid in zip(axes[:, 0], top, strict=False):
-        face = series[fid]
-        for c in classes:
-            colour = np.array(COLOURS.get(c, (128, 128, 128))) / 255
-            ax.plot(face["time_s"], face[c], ".-", ms=2, lw=1.2, label=c, color=colour)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel(f"face {int(fid)}")
-        ax.grid(alpha=0.3)
-    if len(top):
-        axes[0, 0].legend(ncol=len(classes), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 1.35))
-    axes[-1, 0].set_xlabel("time (s)")
-    if title:
-        fig.suptitle(title, y=0.995, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100, format="png")
-    plt.close(fig)
+    write_plot(png_path, {fid: series[fid] for fid in top}, classes, title)
