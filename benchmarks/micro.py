@@ -52,7 +52,7 @@ def detect(video: Path, sides: list[int], min_faces: list[int], n: int = 4) -> N
 
 def classify(n_crops: int = 32, repeat: int = 3) -> None:
     from fer_video.classify import EmotionClassifier
-    from fer_video.pipeline import default_weights
+    from fer_video.stages import default_weights
 
     clf = EmotionClassifier.from_weights(str(default_weights()), torch.device("cpu"), 64, True)
     crops = np.random.default_rng(0).integers(0, 255, (n_crops, 48, 48, 1), dtype=np.uint8)
@@ -184,7 +184,7 @@ def _real_crops(videos: list[Path], every: int = 8) -> np.ndarray:
     """The shipped model's crops of the faces MTCNN finds on every ``every``-th frame of ``videos``."""
     from fer_video.classify import EmotionClassifier
     from fer_video.detect import FaceDetector
-    from fer_video.pipeline import default_weights
+    from fer_video.stages import default_weights
     from fer_video.video import VideoReader
 
     clf = EmotionClassifier.from_weights(str(default_weights()), torch.device("cpu"), 64, False)
@@ -203,7 +203,7 @@ def classify_precision(videos: list[Path], repeat: int = 3) -> None:
     of a probability, CPU ms per crop (with and without flip TTA)."""
     from fer_video.classify import EmotionClassifier
     from fer_video.device import native_bf16
-    from fer_video.pipeline import default_weights
+    from fer_video.stages import default_weights
 
     crops = _real_crops(videos)
     clf = EmotionClassifier.from_weights(str(default_weights()), torch.device("cpu"), 64, False)

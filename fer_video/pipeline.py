@@ -116,12 +116,13 @@ class FaceAnnotator:
         return results
 
     def _track(self, frame: Frame, cut: bool, found: Detections | None) -> Detections:
+        """The frame's faces with ids, clipped to the frame (a tracker may move boxes past its edges; the CSV
+        contract says clipped, and a box wholly outside is no face of this frame)."""
         if cut:
             self.tracker.reset()
             self.smoother.reset()
-        if found is not None:
-            return self.tracker.update(found, frame.time_s)
-        return self.tracker.carry(frame.time_s, (frame.image.shape[1], frame.image.shape[0]))
+        faces = self.tracker.carry(frame.time_s) if found is None else self.tracker.update(found, frame.time_s)
+        return faces.clipped(frame.image.shape[1], frame.image.shape[0])
 
 
 def _chunks(frames: Iterator[Frame], size: int, timer: StageTimer) -> Iterator[list[Frame]]:

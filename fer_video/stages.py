@@ -32,12 +32,11 @@ class Detector(Protocol):
 
 @runtime_checkable
 class Tracker(Protocol):
-    """Gives faces stable ids: ``update`` on a detection frame, ``carry`` in between (boxes clipped to the frame,
-    ``size`` = (width, height)), ``reset`` after a cut."""
+    """Gives faces stable ids: ``update`` on a detection frame, ``carry`` in between, ``reset`` after a cut."""
 
     def update(self, dets: Detections, time_s: float) -> Detections: ...
 
-    def carry(self, time_s: float, size: tuple[int, int]) -> Detections: ...
+    def carry(self, time_s: float) -> Detections: ...
 
     def reset(self) -> None: ...
 

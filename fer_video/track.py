@@ -58,7 +58,7 @@ class FaceTracker:
     overlaps most (IoU >= ``iou_match``, one-to-one), else starts a new id. A track unseen for longer than
     ``max_missed_s`` seconds, or 2.5 detection intervals if that is longer (a low frame rate or a large
     ``detect_every``), is forgotten. ``carry`` returns the faces found by the last detection, for the frames
-    until the next one, clipped to the frame. ``reset`` (after a scene cut) forgets every track; ids are never reused.
+    until the next one. ``reset`` (after a scene cut) forgets every track; ids are never reused.
 
     Between detections a box moves on at the velocity of its last two detections, for at most ``predict_s``
     seconds (0: boxes stay where they were last seen); matching also uses these predicted boxes.
@@ -104,9 +104,9 @@ class FaceTracker:
         order = np.argsort(ids, kind="stable")
         return Detections(dets.xyxy[order], dets.confidence[order], ids[order])
 
-    def carry(self, time_s: float, size: tuple[int, int]) -> Detections:
-        """The faces of the last detection at ``time_s``, moved on and clipped to the frame (``size``: width,
-        height); a face moved out of the frame is left out."""
+    def carry(self, time_s: float) -> Detections:
+        """The faces of the last detection at ``time_s``, moved on (possibly past the frame's edges: the
+        pipeline clips every frame's boxes)."""
         # the faces the last detection saw, until the next detection (however far apart: a low frame rate);
         # one it missed stays remembered for its id but is not drawn
         if self._last_update_s is None:
@@ -115,12 +115,11 @@ class FaceTracker:
         if not live:
             return Detections.empty()
         live.sort(key=lambda t: t.face_id)
-        carried = Detections(
+        return Detections(
             np.stack([t.predict(time_s, self.predict_s) for t in live]),
             np.array([t.confidence for t in live]),
             np.array([t.face_id for t in live]),
         )
-        return carried.clipped(*size)
 
 
 class SceneCutDetector:

@@ -18,9 +18,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from fer_video.data import FER2013_CLASSES
 from fer_video.demo import face_sprites
-from fer_video.draw import draw_faces, label_rects
+from fer_video.draw import COLOURS, draw_faces, label_rects
 
 SIZES = ((256, 256), (640, 360), (720, 1280), (1920, 1080), (3840, 2160))
 # (x, y) of each face's top-left corner as fractions of the free room, and its emotion
@@ -63,7 +62,7 @@ def render(width: int, height: int, sprites: list[np.ndarray]) -> tuple[np.ndarr
         x2, y2 = min(x2, width), min(y2, height)
         sprite = cv2.resize(sprites[k % 2], (boxes[k][2] - x1, boxes[k][3] - y1), interpolation=cv2.INTER_AREA)
         image[y1:y2, x1:x2] = sprite[: y2 - y1, : x2 - x1]
-    classes = list(FER2013_CLASSES)
+    classes = list(COLOURS)  # the FER2013 classes, in the model's order
     probs = np.full((len(boxes), len(classes)), 0.02, dtype=np.float32)
     for k, (_, emotion) in enumerate(LAYOUT):
         probs[k, classes.index(emotion)] = 0.88

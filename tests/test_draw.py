@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer_video.data import FER2013_CLASSES
 from fer_video.draw import (
     COLOURS,
     MIN_LINE_PX,
@@ -17,7 +16,7 @@ from fer_video.draw import (
     text_colour,
 )
 
-CLASSES = list(FER2013_CLASSES)
+CLASSES = list(COLOURS)  # the FER2013 classes, in the model's order
 SIZES = [(256, 256), (640, 360), (720, 1280), (1920, 1080), (3840, 2160)]
 
 

@@ -206,10 +206,10 @@ def test_tracker_carries_faces_until_the_next_detection_at_a_low_frame_rate():
     two = Detections(np.array([[10, 10, 50, 50], [100, 10, 140, 50]]), np.array([0.99, 0.98]))
     assert list(tracker.update(two, 0.0).face_id) == [0, 1]
     for t in (0.2, 0.4, 0.6, 0.8):  # longer than max_missed_s after the detection
-        assert list(tracker.carry(t, (640, 360)).face_id) == [0, 1]
+        assert list(tracker.carry(t).face_id) == [0, 1]
     assert list(tracker.update(two, 1.0).face_id) == [0, 1]  # same ids after a 1 s gap
     assert list(tracker.update(two[np.array([0])], 2.0).face_id) == [0]  # face 1 missed once
-    assert list(tracker.carry(2.2, (640, 360)).face_id) == [0]  # the missed face is not drawn
+    assert list(tracker.carry(2.2).face_id) == [0]  # the missed face is not drawn
     assert list(tracker.update(two, 3.0).face_id) == [0, 1]  # missed once (2 s ago < 2.5 intervals): kept
     tracker.update(two[np.array([0])], 4.0)
     tracker.update(two[np.array([0])], 5.0)

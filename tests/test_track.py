@@ -1,4 +1,4 @@
-"""Boxes the tracker carries between detections stay inside the frame (the CSV contract: clipped to it)."""
+"""Boxes the tracker carries between detections end up inside the frame (the CSV contract: clipped to it)."""
 
 from __future__ import annotations
 
@@ -18,16 +18,18 @@ from fer_video.types import Detections
 W, H = 320, 180
 
 
-def test_carried_boxes_are_clipped_to_the_frame_and_dropped_once_outside():
-    """A face moving right at 400 px/s: the boxes moved on between detections end at the right edge, and a
-    box moved wholly past it is left out."""
+def test_boxes_carried_past_the_edge_are_clipped_and_dropped_once_outside():
+    """A face moving right at 400 px/s: the tracker moves its box on past the right edge; clipped, it ends at
+    the edge, and a box moved wholly past it is left out."""
     tracker = FaceTracker(predict_s=1.0)
     for t, x in ((0.0, 200.0), (0.1, 240.0)):  # velocity 400 px/s
         tracker.update(Detections(np.array([[x, 60, x + 70, 130]]), np.array([0.99])), t)
-    inside = tracker.carry(0.15, (W, H))  # moved to x 260-330: past the edge by 10 px
+    moved = tracker.carry(0.15)  # x 260-330: past the edge by 10 px
+    np.testing.assert_allclose(moved.xyxy, [[260, 60, 330, 130]])
+    inside = moved.clipped(W, H)
     np.testing.assert_allclose(inside.xyxy, [[260, 60, W, 130]])
     assert list(inside.face_id) == [0]
-    assert len(tracker.carry(0.35, (W, H))) == 0  # moved to x 340-410: out of the frame
+    assert len(tracker.carry(0.35).clipped(W, H)) == 0  # x 340-410: out of the frame
 
 
 def _face_leaving_right(path, fps: float = 10.0, seconds: float = 2.0, speed: float = 40.0):
