@@ -53,7 +53,14 @@ def _add_annotate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_of(argv: list[str]) -> str:
+    """The sub-command named in ``argv`` (the first word that is not an option), or "" when there is none."""
+    return next((a for a in argv if not a.startswith("-")), "")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``command`` given, the options of the other heavy sub-commands (train,
+    evaluate: their modules import torch) are left out, so ``fer-video --help`` and ``annotate`` start fast."""
     parser = argparse.ArgumentParser(prog="fer-video", description="Facial-expression recognition for videos.")
     parser.add_argument("--version", action="version", version=f"fer-video {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -68,13 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="make a synthetic demo clip (package-shipped faces) and annotate it")
     _add_annotate_options(d)
 
-    from fer_video import evaluate
-    from fer_video.training import run as train
+    t = sub.add_parser("train", help="train the ResNet18 on FER2013")
+    e = sub.add_parser("evaluate", help="evaluate a model on FER2013 (PublicTest by default) or on labelled videos")
+    if command in (None, "train"):
+        from fer_video.training import run as train
 
-    train.get_args_parser(sub.add_parser("train", help="train the ResNet18 on FER2013"))
-    evaluate.get_args_parser(
-        sub.add_parser("evaluate", help="evaluate a model on FER2013 (PublicTest by default) or on labelled videos")
-    )
+        train.get_args_parser(t)
+    if command in (None, "evaluate"):
+        from fer_video import evaluate
+
+        evaluate.get_args_parser(e)
 
     # the app has its own parser (--host, --port, --share, limits; `fer-video ui --help`): main() hands it the rest
     sub.add_parser(
@@ -213,8 +223,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(command_of(argv))
     args, rest = parser.parse_known_args(argv)  # argparse exits with 2 on usage errors
     if args.command == "ui":
         args.ui_args = rest
