@@ -35,7 +35,7 @@ from fer_video.timerange import TimeRange
 from fer_video.track import SceneCutDetector
 from fer_video.types import Detections, Frame, FrameResult, Progress, Settings, VideoInfo, VideoResult
 from fer_video.video import VideoReader, VideoWriter, mux_audio
-from fer_video.workers import Background, Prefetch
+from fer_video.workers import Background, Later, Prefetch
 
 log = logging.getLogger(__name__)
 
@@ -159,13 +159,15 @@ def annotate_video(
     input_path = Path(input_path)
     out_dir = Path(out_dir)
     t_start = time.perf_counter()
-    models = models or load_models(settings)
+    loading = Later(load_models, settings) if models is None else None  # overlaps with opening the video
     prepare_output_folder(out_dir)
     timer = StageTimer()
-    run = _Run(input_path, settings, models, timer, progress, cancel, t_start, settings.time_range())
+    time_range = settings.time_range()
     try:
         with OutputSet(out_dir, name or input_path.stem) as outputs:
-            with VideoReader(input_path, time_range=run.time_range) as reader:
+            with VideoReader(input_path, time_range=time_range) as reader:
+                models = models or loading.result()
+                run = _Run(input_path, settings, models, timer, progress, cancel, t_start, time_range)
                 timeline = run.stages(reader, outputs)
                 info, truncated_at = reader.info, reader.truncated_at
             run.finish_video(info, outputs)

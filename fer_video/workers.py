@@ -112,3 +112,26 @@ class Background:
         if self._thread.is_alive():
             self._queue.put(_END)
             self._thread.join()
+
+
+class Later:
+    """``fn(*args)`` computed in a background thread from now on; ``result()`` waits for it and returns it (or
+    raises what it raised). Lets slow set-up (loading the models) overlap with other set-up (opening a video)."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, name: str = "fer-video-load") -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # raised by result(), in the caller's thread
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
