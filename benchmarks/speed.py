@@ -15,7 +15,7 @@ Runs:
   fer-video     ``annotate_video`` with ``Settings()`` (the defaults): every frame annotated, full CSV, audio kept
   fer           (--compare-fer) the peer ``fer`` 25.10.3: ``FER(mtcnn=True)`` + ``Video.analyze`` with the
                 annotated video, its audio (include_audio) and its CSV, in its own venv (setup_fer_env.sh)
-  exact         (--accuracy) detection on every full-size frame, min_face 20, flip TTA: the accuracy reference
+  exact         (--accuracy) detection on every full-size frame, min_face 20, flip TTA, fp32: the accuracy reference
   long          (--long-factor N) fer-video defaults on the same clip N times longer: flat-memory check,
                 and the floor on that long clip (floor-long): the steady-state ratio without start-up costs
 
@@ -422,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--accuracy",
         action="store_true",
-        help="add the exact reference run (detect_every=1, detect_max_side=0, min_face=20, tta) and compare with it",
+        help="add the exact reference run (detect_every=1, detect_max_side=0, min_face=20, tta, fp32); compare with it",
     )
     p.add_argument(
         "--long-factor",
@@ -471,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     configs: list[tuple[str, dict]] = [] if args.no_default else [("fer-video", {})]
     configs += [parse_config(c) for c in args.config]
     if args.accuracy:
-        exact = {"detect_every": 1, "detect_max_side": 0, "min_face": 20, "tta": True}
+        exact = {"detect_every": 1, "detect_max_side": 0, "min_face": 20, "tta": True, "precision": "fp32"}
         configs.append(("exact", {**exact, "write_video": False, "write_plot": False}))
     for name, over in configs:
         for k in range(args.repeat):

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fer_video.device import autocast_dtype
 from fer_video.model import ModelCard, load_model
 
 
@@ -25,8 +26,15 @@ class EmotionClassifier:
     """Runs the ResNet18 on many face crops in one forward pass (optionally with a mirrored copy: flip TTA)."""
 
     def __init__(
-        self, model: nn.Module, card: ModelCard, device: torch.device, batch_size: int = 64, tta: bool = True
+        self,
+        model: nn.Module,
+        card: ModelCard,
+        device: torch.device,
+        batch_size: int = 64,
+        tta: bool = True,
+        precision: str = "fp32",
     ) -> None:
+        """``precision``: ``fp32``, ``bf16`` (autocast) or ``auto`` (bf16 where the hardware does it natively)."""
         self.model = model.to(device).eval()
         if device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -34,16 +42,17 @@ class EmotionClassifier:
         self.device = device
         self.batch_size = batch_size
         self.tta = tta
+        self.autocast = autocast_dtype(device, precision)
         self.classes = list(card.classes)
         self._mean = torch.tensor(card.mean).view(1, -1, 1, 1)
         self._std = torch.tensor(card.std).view(1, -1, 1, 1)
 
     @classmethod
     def from_weights(
-        cls, weights: str, device: torch.device, batch_size: int = 64, tta: bool = True
+        cls, weights: str, device: torch.device, batch_size: int = 64, tta: bool = True, precision: str = "fp32"
     ) -> EmotionClassifier:
         model, card = load_model(weights, device)
-        return cls(model, card, device, batch_size, tta)
+        return cls(model, card, device, batch_size, tta, precision)
 
     def describe(self) -> dict[str, object]:
         """What the summary records of the model: name, checksum, classes, PublicTest accuracy (flip TTA)."""
@@ -53,6 +62,7 @@ class EmotionClassifier:
             "sha256": card.sha256,
             "classes": card.classes,
             "publictest_accuracy_tta": card.metrics.get("accuracy_tta"),
+            "precision": "bf16" if self.autocast is not None else "fp32",
         }
 
     def crops(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -79,11 +89,12 @@ class EmotionClassifier:
             x = ((x - self._mean) / self._std).to(self.device)
             if self.device.type == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
-            if self.tta if tta is None else tta:
-                logits = self.model(torch.cat([x, torch.flip(x, dims=[3])]))
-                p = F.softmax(logits.float(), 1)
-                p = (p[: len(x)] + p[len(x) :]) / 2
-            else:
+            n, mirrored = len(x), self.tta if tta is None else tta
+            if mirrored:  # flip TTA: the mean of both views
+                x = torch.cat([x, torch.flip(x, dims=[3])])
+            with torch.autocast(self.device.type, dtype=self.autocast or torch.bfloat16, enabled=bool(self.autocast)):
                 p = F.softmax(self.model(x).float(), 1)
+            if mirrored:
+                p = (p[:n] + p[n:]) / 2
             outs.append(p.cpu().numpy())
         return np.concatenate(outs).astype(np.float32)

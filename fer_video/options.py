@@ -27,6 +27,7 @@ X264_PRESETS = (
     "veryslow",
     "placebo",
 )
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,15 @@ ANNOTATE_OPTIONS: tuple[Option, ...] = (
         "--tta",
         bool,
         "flip test-time augmentation: also classify the mirror image and average (default {default})",
+    ),
+    Option(
+        "precision",
+        "--precision",
+        str,
+        "classifier arithmetic: auto (bf16 where the hardware does it natively: a CPU with AMX, a bf16 GPU; "
+        "fp32 elsewhere), fp32 or bf16 (default {default})",
+        choices=PRECISIONS,
+        rule="one of " + ", ".join(PRECISIONS),
     ),
     Option("iou_match", "--iou-match", float, "", low=0, high=1, rule="in [0, 1]"),
     Option("max_missed_s", "--max-missed-s", float, "", low=0, rule=">= 0 seconds"),

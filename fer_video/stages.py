@@ -99,7 +99,9 @@ def load_models(settings: Settings) -> Models:
         raise SettingsError(str(exc)) from None
     apply_threads(compute)
     weights = Path(settings.weights) if settings.weights else default_weights()
-    classifier = EmotionClassifier.from_weights(str(weights), compute.device, compute.classify_batch, settings.tta)
+    classifier = EmotionClassifier.from_weights(
+        str(weights), compute.device, compute.classify_batch, settings.tta, settings.precision
+    )
     cascade = MTCNNCascade(compute.device, channels_last=compute.device.type == "cpu")
 
     def detector_for(s: Settings) -> Detector:

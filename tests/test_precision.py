@@ -1,0 +1,31 @@
+"""The classifier's precision setting: bf16 autocast where asked (or native), close to fp32, and on record."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fer_video.classify import EmotionClassifier
+from fer_video.options import OPTIONS
+from fer_video.types import Settings
+
+
+def test_bf16_probabilities_stay_close_to_fp32(tiny_weights):
+    crops = np.random.default_rng(0).integers(0, 255, (24, 48, 48, 1), dtype=np.uint8)
+    cpu = torch.device("cpu")
+    fp32 = EmotionClassifier.from_weights(str(tiny_weights), cpu, 64, False, "fp32")
+    bf16 = EmotionClassifier.from_weights(str(tiny_weights), cpu, 64, False, "bf16")
+    assert fp32.autocast is None and bf16.autocast is torch.bfloat16
+    assert fp32.describe()["precision"] == "fp32" and bf16.describe()["precision"] == "bf16"
+    for tta in (False, True):
+        a, b = fp32.predict(crops, tta), bf16.predict(crops, tta)
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_allclose(a.sum(1), 1, atol=1e-5)
+        assert np.abs(a - b).max() < 0.05
+
+
+def test_precision_is_an_annotate_option_checked_like_the_others():
+    assert OPTIONS["precision"].flag == "--precision" and Settings().precision == "auto"
+    with pytest.raises(Exception, match="precision"):
+        Settings(precision="fp16").check()
