@@ -23,12 +23,13 @@ from typing import Any
 import pandas as pd
 
 from fer_video.batch import BatchRow, run_batch, write_batch_csv
-from fer_video.draw import COLOURS, draw_faces
+from fer_video.draw import draw_faces
 from fer_video.episodes import read_episodes
 from fer_video.errors import Cancelled, FerVideoError, InputError
 from fer_video.options import OPTIONS
 from fer_video.outputs import unique_names
 from fer_video.pipeline import FaceAnnotator, annotate_video
+from fer_video.plot import line_colour
 from fer_video.stages import Models, default_weights, load_models
 from fer_video.timeline import read_timeline
 from fer_video.types import Frame, Progress, Settings, VideoInfo, VideoResult
@@ -217,7 +218,7 @@ def result_message(r: VideoResult) -> str:
 
 
 def colour_map(classes: list[str]) -> dict[str, str]:
-    return {c: "#{:02x}{:02x}{:02x}".format(*COLOURS.get(c, (128, 128, 128))) for c in classes}
+    return {c: "#{:02x}{:02x}{:02x}".format(*line_colour(c)) for c in classes}  # as in the PNG plot (on white)
 
 
 def make_example(folder: Path) -> Path:
