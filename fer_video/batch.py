@@ -10,14 +10,18 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fer_video.errors import Cancelled, FerVideoError, OutputError
 from fer_video.outputs import OUTPUT_SUFFIXES, os_error_reason, output_paths, prepare_output_folder, unique_names
 from fer_video.pipeline import annotate_video
-from fer_video.stages import Models
+from fer_video.stages import Models, load_models
 from fer_video.timerange import TimeRange
 from fer_video.types import Progress, Settings
 from fer_video.video import probe_duration
+
+if TYPE_CHECKING:
+    from fer_video.ray_engine import RayOptions
 
 log = logging.getLogger(__name__)
 
@@ -116,52 +120,90 @@ def check_range(inputs: list[Path], time_range: TimeRange) -> None:
             time_range.check_against(duration, path.name)
 
 
+def video_row(
+    path: Path,
+    out_dir: Path,
+    settings: Settings,
+    *,
+    models: Models,
+    name: str,
+    progress: Callable[[Progress], None] | None = None,
+    cancel=None,
+    shown: str | None = None,
+) -> BatchRow:
+    """Annotate one input and say how it went as its ``batch.csv`` row: ``ok`` (with notes) or ``failed`` with
+    a one-line reason; only ``Cancelled`` (and ``BaseException``s) propagate. ``shown`` is the input as the
+    row names it (default: ``path``; the Ray engine annotates an absolute path but reports the input as given)."""
+    t = time.perf_counter()
+    shown = str(path) if shown is None else shown
+    try:
+        r = annotate_video(path, out_dir, settings, models=models, name=name, progress=progress, cancel=cancel)
+    except Cancelled:
+        raise
+    except FerVideoError as exc:
+        log.debug("%s failed", path, exc_info=True)  # the traceback with --debug
+        return BatchRow(shown, "failed", str(exc), seconds=round(time.perf_counter() - t, 2))
+    except Exception as exc:  # one bad file never stops the batch; the reason stays one line
+        log.debug("unexpected failure on %s", path, exc_info=True)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return BatchRow(
+            shown,
+            "failed",
+            f"{path.name}: {exc.__class__.__name__}: {first}"[:300],
+            seconds=round(time.perf_counter() - t, 2),
+        )
+    notes = [] if r.faces else ["no face detected"]
+    if r.summary.get("truncated_at_frame") is not None:
+        notes.append(f"truncated file: {r.frames} frames decoded, the rest is missing")
+    return BatchRow(shown, "ok", "; ".join(notes), r.frames, r.faces, r.dominant_emotion, round(r.seconds, 2))
+
+
 def run_batch(
     inputs: list[Path],
     out_dir: Path,
     settings: Settings,
     *,
-    models: Models,
+    models: Models | None = None,
     skip_existing: bool = False,
     batch_csv: bool = True,
     on_start: Callable[[int, Path], None] | None = None,
     on_done: Callable[[BatchRow], None] | None = None,
     progress: Callable[[Progress], None] | None = None,
     cancel=None,
+    engine: str = "local",
+    ray: RayOptions | None = None,
 ) -> list[BatchRow]:
     """Annotate every input; ``batch.csv`` in ``out_dir`` is rewritten after each file (so an interrupted
-    batch still says what was done). ``skip_existing`` skips inputs whose summary already exists."""
+    batch still says what was done). ``skip_existing`` skips inputs whose summary already exists.
+
+    ``engine="local"``: one video after the other in this process (``models``, loaded once, else here).
+    ``engine="ray"``: over Ray as ``ray`` says (a local Ray by default; ``fer_video.ray_engine``): the same
+    rows in the same order; ``on_done`` is called as videos finish, ``on_start`` and ``progress`` are not."""
+    if engine == "ray":
+        from fer_video.ray_engine import run_batch_ray
+
+        return run_batch_ray(
+            inputs,
+            out_dir,
+            settings,
+            ray,
+            skip_existing=skip_existing,
+            batch_csv=batch_csv,
+            on_done=on_done,
+            cancel=cancel,
+        )
+    if engine != "local":
+        raise ValueError(f"unknown engine {engine!r} (use local or ray)")
     prepare_output_folder(out_dir)
+    models = models or load_models(settings)
     rows: list[BatchRow] = []
     for i, (path, name) in enumerate(zip(inputs, output_names(inputs), strict=True)):
         if on_start:
             on_start(i, path)
-        t = time.perf_counter()
         if skip_existing and output_paths(out_dir, name)["summary"].exists():
             row = BatchRow(str(path), "skipped", "outputs already exist")
         else:
-            try:
-                r = annotate_video(path, out_dir, settings, models=models, name=name, progress=progress, cancel=cancel)
-                notes = [] if r.faces else ["no face detected"]
-                if r.summary.get("truncated_at_frame") is not None:
-                    notes.append(f"truncated file: {r.frames} frames decoded, the rest is missing")
-                row = BatchRow(
-                    str(path), "ok", "; ".join(notes), r.frames, r.faces, r.dominant_emotion, round(r.seconds, 2)
-                )
-            except Cancelled:
-                raise
-            except FerVideoError as exc:
-                log.debug("%s failed", path, exc_info=True)  # the traceback with --debug
-                row = BatchRow(str(path), "failed", str(exc), seconds=round(time.perf_counter() - t, 2))
-            except Exception as exc:  # one bad file never stops the batch; the reason stays one line
-                log.debug("unexpected failure on %s", path, exc_info=True)
-                first = (str(exc).strip().splitlines() or [""])[0]
-                row = BatchRow(
-                    str(path),
-                    "failed",
-                    f"{path.name}: {exc.__class__.__name__}: {first}"[:300],
-                    seconds=round(time.perf_counter() - t, 2),
-                )
+            row = video_row(path, out_dir, settings, models=models, name=name, progress=progress, cancel=cancel)
         rows.append(row)
         if batch_csv:
             write_batch_csv(rows, out_dir / "batch.csv")

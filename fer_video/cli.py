@@ -32,14 +32,22 @@ def _shown(text: object) -> str:
     return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def _on_sigterm(signum, frame) -> None:
-    raise _Terminated()
+class _OnSigterm:
+    """The SIGTERM handler: raises ``_Terminated`` and remembers that it came (a blocking Ray call turns what a
+    signal handler raises into a plain ``KeyboardInterrupt``)."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def __call__(self, signum, frame) -> None:
+        self.received = True
+        raise _Terminated()
 
 
-def _handle_sigterm():
-    """Install the SIGTERM handler; returns the previous one (None when not in the main thread)."""
+def _handle_sigterm(handler: _OnSigterm):
+    """Install ``handler`` for SIGTERM; returns the previous one (None when not in the main thread)."""
     try:
-        return signal.signal(signal.SIGTERM, _on_sigterm)
+        return signal.signal(signal.SIGTERM, handler)
     except (ValueError, OSError):  # not the main thread (e.g. called from the UI): leave signals alone
         return None
 
@@ -51,6 +59,39 @@ def _add_annotate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", "-o", default="results", help="output folder (default: results/)")
     add_arguments(p, Settings())
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+
+def _add_ray_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("many cores or machines (Ray)", 'needs Ray: pip install "fer-video[ray]"')
+    g.add_argument("--ray", action="store_true", help="run the batch on a local Ray with this machine's cores")
+    g.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="run it on a running Ray cluster: auto, HOST:PORT or ray://HOST:10001; --out must be a folder every "
+        "node mounts at the same path",
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="Ray workers, each with the models and its share of the cores (default: one per GPU, else per 2 cores)",
+    )
+
+
+def _ray_options(args: argparse.Namespace):
+    """The Ray options of ``annotate`` (None: the batch runs in this process); a usage error as a string."""
+    wanted = getattr(args, "ray", False) or getattr(args, "ray_address", None)  # the demo has no such options
+    workers = getattr(args, "workers", None)
+    if workers is not None and not wanted:
+        return "--workers needs --ray or --ray-address"
+    if not wanted:
+        return None
+    if workers is not None and workers < 1:
+        return "--workers must be 1 or more"
+    from fer_video.ray_engine import RayOptions, import_ray
+
+    import_ray()  # the one-line error naming the extra, before any work
+    return RayOptions(workers=workers, address=args.ray_address, worker_logs=args.debug)
 
 
 def command_of(argv: list[str]) -> str:
@@ -71,6 +112,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     a.add_argument("--recursive", "-r", action="store_true", help="look into sub-folders too")
     a.add_argument("--skip-existing", action="store_true", help="skip inputs whose outputs exist (resume a batch)")
     _add_annotate_options(a)
+    _add_ray_options(a)
 
     d = sub.add_parser("demo", help="make a synthetic demo clip (package-shipped faces) and annotate it")
     _add_annotate_options(d)
@@ -115,11 +157,25 @@ def _annotate(inputs: list[Path], out: Path, args: argparse.Namespace, batch_csv
         check_range(inputs, settings.time_range())  # every input, before any work
     except SettingsError as exc:
         return _usage(str(exc))
-    try:
-        models = load_models(settings)
-    except SettingsError as exc:  # e.g. --device: a bad value is a usage error
-        return _usage(f"--device: {exc}")
-    files_bar = tqdm(total=len(inputs), unit="video", disable=args.quiet or len(inputs) < 2, position=0)
+    ray = _ray_options(args)
+    if isinstance(ray, str):
+        return _usage(ray)
+    if ray is None:
+        try:
+            models = load_models(settings)
+        except SettingsError as exc:  # e.g. --device: a bad value is a usage error
+            return _usage(f"--device: {exc}")
+    else:
+        from fer_video.device import resolve_device
+
+        models = None  # each worker loads them, on its own device: only --device's spelling is checked here
+        try:
+            resolve_device(settings.device, cuda_available=True)
+        except ValueError as exc:
+            return _usage(f"--device: {exc}")
+    files_bar = tqdm(
+        total=len(inputs), unit="video", disable=args.quiet or (len(inputs) < 2 and ray is None), position=0
+    )
     frame_bar: list = [None]
 
     def on_start(i: int, path: Path) -> None:
@@ -165,6 +221,8 @@ def _annotate(inputs: list[Path], out: Path, args: argparse.Namespace, batch_csv
         on_start=on_start,
         on_done=on_done,
         progress=progress,
+        engine="local" if ray is None else "ray",
+        ray=ray,
     )
     files_bar.close()
     failed = sum(r.status == "failed" for r in rows)
@@ -236,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.command in {"train", "evaluate"}:
         logging.getLogger().setLevel(logging.INFO)
-    previous = _handle_sigterm()
+    sigterm = _OnSigterm()
+    previous = _handle_sigterm(sigterm)
     try:
         return _run(args)
     except FerVideoError as exc:
@@ -245,8 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         print(_shown(f"fer-video: error: {exc}"), file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, _Terminated) or sigterm.received
         print(
-            f"fer-video: {'terminated' if isinstance(exc, _Terminated) else 'interrupted'}"
+            f"fer-video: {'terminated' if terminated else 'interrupted'}"
             + (
                 " (unfinished outputs removed; rerun with --skip-existing to resume)"
                 if args.command == "annotate"
@@ -254,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
             file=sys.stderr,
         )
-        return EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -91,3 +91,37 @@ def apply_threads(compute: Compute) -> None:
     """Set torch's intra-op thread count deliberately (torch's own default ignores the affinity mask)."""
     if torch.get_num_threads() != compute.threads:
         torch.set_num_threads(compute.threads)
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """How a Ray batch is shaped: how many workers (one model copy each), and the CPUs (= torch threads) and
+    GPUs each one asks Ray for."""
+
+    workers: int
+    cpus: int
+    gpus: int = 0
+    note: str = ""  # why fewer workers than asked, if so
+
+
+def plan_workers(node_cpus: list[int], node_gpus: list[int], workers: int | None = None) -> WorkerPlan:
+    """Workers for a cluster whose nodes have ``node_cpus`` and ``node_gpus``: with GPUs one worker per GPU
+    (``num_gpus=1``, a few CPU threads to feed it); else ``workers`` (default: one per 2 cores) with the cores
+    split evenly between them. Each worker must fit on one node, so a worker gets at most a node's cores, and
+    there are never more workers than fit (more would wait for resources forever)."""
+    total_cpus, total_gpus = sum(node_cpus), sum(node_gpus)
+    if total_gpus >= 1:
+        wanted = workers or total_gpus
+        n = min(wanted, total_gpus)
+        cpus = max(1, min(4, total_cpus // n if total_cpus else 1))
+        while cpus > 1 and sum(min(g, c // cpus) for c, g in zip(node_cpus, node_gpus, strict=True)) < n:
+            cpus -= 1
+        note = f"{wanted} workers asked for, {n} GPUs: {n} workers" if n < wanted else ""
+        return WorkerPlan(n, cpus, 1, note)
+    wanted = workers or max(1, total_cpus // 2)
+    cpus = max(1, total_cpus // max(1, wanted))
+    while cpus > 1 and sum(c // cpus for c in node_cpus) < wanted:
+        cpus -= 1
+    n = max(1, min(wanted, sum(c // cpus for c in node_cpus)))
+    note = f"{wanted} workers asked for, {total_cpus} CPUs: {n} workers" if n < wanted else ""
+    return WorkerPlan(n, cpus, 0, note)
