@@ -204,7 +204,16 @@ def test_cli_ray_ctrl_c_leaves_no_ray_process_and_no_partial_output(make_video, 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     args = ["annotate", str(folder), "--out", str(out), "--weights", str(tiny_weights), "--device", "cpu"]
     command = [sys.executable, "-m", "fer_video", *args, "--quiet", "--ray", "--workers", "1"]
-    p = subprocess.Popen(command, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    # SIGINT as a terminal leaves it: a run started in the background (CI) inherits it ignored, and a Python
+    # that starts with SIGINT ignored never raises KeyboardInterrupt
+    p = subprocess.Popen(
+        command,
+        env=env,
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         while p.poll() is None and not (out / ".2.video.mp4.part").exists():  # the second video has begun
             time.sleep(0.05)
