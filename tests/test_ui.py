@@ -194,6 +194,19 @@ def test_cancel_stops_the_job_and_keeps_no_files(app, make_video):
     assert not app.request_cancel("session-1")  # nothing left registered for the session
 
 
+def test_cancel_pressed_as_the_job_finishes_still_keeps_no_files(app, make_video):
+    clip = make_video("short-cancel.mp4", seconds=1.0, audio=False)
+    with app.job_cancel("session-2") as cancel:
+
+        def progress(p):
+            if p.total and p.done >= p.total:  # the last frame is done: too late for the stages to stop
+                app.request_cancel("session-2")
+
+        with pytest.raises(Cancelled):
+            app.annotate(str(clip), device="cpu", progress=progress, cancel=cancel)
+    assert _job_dirs(app) == []
+
+
 def test_old_job_folders_are_cleaned(make_app):
     app = make_app(keep_jobs_s=3600)
     old, recent = app.new_job(), app.new_job()

@@ -367,6 +367,9 @@ class FerVideoUI:
                     f"{Path(video).name}: video too long (over {fmt_seconds(self.config.max_duration_s)}, the limit)"
                 ) from None
             raise
+        if cancel.is_set():  # Cancel pressed as the last frames finished: the user was told nothing is kept
+            shutil.rmtree(job, ignore_errors=True)
+            raise Cancelled(f"{Path(video).name}: cancelled")
         name_input(result, Path(video).name)
         classes = models.classifier.classes
         plot = plot_frame(result.outputs["csv"], classes)
