@@ -441,3 +441,75 @@ def test_swa_averages_the_last_epochs_at_a_constant_lr_and_resumes(tiny_fer, tmp
     with pytest.raises(SettingsError, match="--swa must be between 0 and --epochs"):
         main(["--debug", "train", *common, "--epochs", "2", "--swa", "3", "--out", str(tmp_path / "bad")])
     assert not (tmp_path / "bad").exists()  # refused before the run folder is made
+
+
+@pytest.fixture(scope="module")
+def labelled_clips(tmp_path_factory):
+    """Two one-face clips of two subjects with a labels table, as `fer-video evaluate --videos` reads them."""
+    from fer_video.demo import make_demo_video
+
+    folder = tmp_path_factory.mktemp("labelled")
+    for name in ("a.mp4", "b.mp4"):
+        make_demo_video(folder / name, width=160, height=120, fps=10.0, seconds=1.0, faces=1, audio=False)
+    (folder / "labels.csv").write_text("file,label,subject\na.mp4,happy,s1\nb.mp4,Sad,s2\n")
+    return folder
+
+
+def test_clip_faces_are_the_crops_annotate_gives_the_classifier(labelled_clips, tmp_path, monkeypatch):
+    from fer_video.pipeline import annotate_video, load_models
+    from fer_video.training import clips
+    from fer_video.types import Settings
+    from fer_video.video import VideoReader
+
+    faces = clips.load_clip_faces(labelled_clips, labelled_clips / "labels.csv", FER2013_CLASSES, tmp_path / "c")
+    assert set(faces.subjects) == {"s1", "s2"} and faces.images.shape[1:] == (48, 48)
+    settings = Settings(write_video=False, write_plot=False)
+    models = load_models(settings)
+    result = annotate_video(labelled_clips / "a.mp4", tmp_path / "ann", settings, models=models)
+    rows = pd.read_csv(result.outputs["csv"]).dropna(subset=["face_id"])
+    first = rows.iloc[0]
+    frame = next(f for f in VideoReader(labelled_clips / "a.mp4") if f.index == first["frame"])
+    expected = models.classifier.crops(frame.image, np.array([[first.x1, first.y1, first.x2, first.y2]]))
+    mine = faces.images[faces.files == "a.mp4"]
+    assert len(mine) == len(rows) > 0 and np.array_equal(mine[0], expected[0, :, :, 0])
+    assert (faces.labels[faces.files == "b.mp4"] == FER2013_CLASSES.index("sad")).all()
+    # cached: a second load crops nothing; a left-out subject's clips are not read
+    monkeypatch.setattr(clips, "largest_face_crops", lambda *a: pytest.fail("cropped again"))
+    kept = clips.load_clip_faces(
+        labelled_clips, labelled_clips / "labels.csv", FER2013_CLASSES, tmp_path / "c", ("s1",)
+    )
+    assert set(kept.files) == {"b.mp4"} and np.array_equal(kept.images, faces.images[faces.files == "b.mp4"])
+    with pytest.raises(DataError, match="no clips of the excluded subject"):
+        clips.load_clip_faces(labelled_clips, labelled_clips / "labels.csv", FER2013_CLASSES, tmp_path / "c", ("x",))
+    with pytest.raises(DataError, match="not among the classes"):
+        clips.load_clip_faces(labelled_clips, labelled_clips / "labels.csv", ("angry", "neutral"), tmp_path / "c")
+
+
+def test_training_with_clips_adds_their_faces_and_records_them(tiny_fer, labelled_clips, teachers, tmp_path, caplog):
+    caplog.set_level("INFO")
+    out = tmp_path / "run"
+    args = ["train", *_common(tiny_fer), "--epochs", "1", "--out", str(out), "--teacher", str(teachers[0])]
+    args += ["--clips", str(labelled_clips), "--clip-repeat", "2", "--clip-exclude", "s2"]
+    assert main(args) == 0
+    messages = [r.getMessage() for r in caplog.records]
+    line = next(m for m in messages if m.startswith("clip faces:") and "excluded" in m)
+    assert "of 1 clips (1 subjects, excluded: s2), each 2 times" in line
+    crops = int(line.split()[2])
+    assert crops > 0 and next(m for m in messages if m.startswith("data:")).startswith(f"data: {32 + 2 * crops} train")
+    _, card = load_model(out / "model.pt")
+    assert card.training["data"].endswith("+ labelled clips (" + labelled_clips.name + ")")
+    assert card.training["recipe"]["clip_exclude"] == "s2"
+    with pytest.raises(SettingsError, match="need --clips"):
+        main(["--debug", "train", *_common(tiny_fer), "--clip-exclude", "s2", "--out", str(tmp_path / "x")])
+
+
+def test_teachers_teach_only_the_images_they_are_told_to():
+    from fer_video.training.distill import Distillation
+
+    targets = torch.softmax(torch.tensor([[2.0, 0.0], [0.0, 2.0], [1.0, 0.0]]), 1)
+    kd = Distillation(weight=0.5, temperature=1.0, targets=targets, taught=torch.tensor([True, False, True]))
+    idx = torch.tensor([0, 1, 2])
+    logits = torch.tensor([[2.0, 0.0], [5.0, -5.0], [1.0, 0.0]])  # right on 0 and 2, far off on 1
+    assert kd.loss(logits, targets[idx], idx).item() == pytest.approx(0.0, abs=1e-6)  # 1 is not taught
+    kd.taught = None
+    assert kd.loss(logits, targets[idx], idx).item() > 0.5

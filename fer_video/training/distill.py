@@ -34,6 +34,7 @@ class Distillation:
     targets: torch.Tensor | None = None  # (N, classes) float32, rows sum to 1, in the order of the training Batches
     teachers: list[nn.Module] = field(default_factory=list)  # eval mode, on the training device
     autocast: Any = nullcontext  # () -> context manager for the teachers' forward passes
+    taught: torch.Tensor | None = None  # (N,) bool: the training images the teachers teach (None: all)
 
     @torch.inference_mode()
     def soft_targets(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -44,11 +45,16 @@ class Distillation:
             probs = [F.softmax(teacher(x).float() / self.temperature, 1) for teacher in self.teachers]
         return torch.stack(probs).mean(0)
 
-    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Hinton et al.'s term: KL(teacher || student) of the softened distributions, scaled by T^2."""
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """Hinton et al.'s term: KL(teacher || student) of the softened distributions, scaled by T^2, averaged
+        over the batch's taught images (``idx``: the batch's indices into the training set)."""
         t = self.temperature
         student = F.log_softmax(logits.float() / t, 1)
-        return F.kl_div(student, targets.clone(), reduction="batchmean") * t * t
+        if self.taught is None or idx is None:
+            return F.kl_div(student, targets.clone(), reduction="batchmean") * t * t
+        taught = self.taught[idx].to(logits.device)
+        per_image = F.kl_div(student, targets.clone(), reduction="none").sum(1)
+        return (per_image * taught).sum() / taught.sum().clamp(min=1) * t * t
 
 
 def load_teacher(path: str, classes: tuple[str, ...], size: int, device: torch.device) -> tuple[nn.Module, ModelCard]:

@@ -44,7 +44,7 @@ def train_one_epoch(
         loss = criterion(logits, y)
         if distill is not None:
             targets = distill.soft_targets(x_teacher, idx)
-            loss = (1 - distill.weight) * loss + distill.weight * distill.loss(logits, targets)
+            loss = (1 - distill.weight) * loss + distill.weight * distill.loss(logits, targets, idx)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

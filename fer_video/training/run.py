@@ -77,6 +77,31 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
         "JPEG); teachers still see the clean image (default 0: off)",
     )
     p.add_argument(
+        "--clips",
+        default=None,
+        metavar="DIR",
+        help="also train on labelled video clips in DIR: the largest face of each clip, cropped on every frame as "
+        "annotate crops it, with the clip's label (cached in <out>/clip-faces); teachers do not teach these",
+    )
+    p.add_argument(
+        "--clip-labels", default=None, metavar="CSV", help="with --clips: file,label[,subject] (default DIR/labels.csv)"
+    )
+    p.add_argument(
+        "--clip-exclude",
+        default="",
+        metavar="SUBJECT[,SUBJECT...]",
+        help="with --clips: leave these subjects' clips out (leave-one-subject-out evaluation)",
+    )
+    p.add_argument(
+        "--clip-cache",
+        default=None,
+        metavar="DIR",
+        help="with --clips: folder for the clip crops (default <out>/clip-faces); runs sharing it crop each clip once",
+    )
+    p.add_argument(
+        "--clip-repeat", type=int, default=1, metavar="K", help="with --clips: each clip face appears K times an epoch"
+    )
+    p.add_argument(
         "--teacher",
         default=None,
         metavar="PATH[,PATH...]",
@@ -132,7 +157,12 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     )
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke tests)")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=0,
+        help="use only N FER2013 training images, a fixed random subset (smoke tests, short fine-tunes)",
+    )
     return p
 
 
@@ -211,6 +241,12 @@ def check_args(args: argparse.Namespace) -> None:
         raise SettingsError("--distill-weight must be in (0, 1] and --distill-temperature > 0")
     if not 0 <= getattr(args, "video_aug", 0.0) <= 1:
         raise SettingsError("--video-aug must be between 0 and 1")
+    if getattr(args, "clip_repeat", 1) < 1:
+        raise SettingsError("--clip-repeat must be >= 1")
+    if not getattr(args, "clips", None) and any(
+        getattr(args, k, None) for k in ("clip_labels", "clip_exclude", "clip_cache")
+    ):
+        raise SettingsError("--clip-labels and --clip-exclude need --clips")
     if not 0 <= args.swa <= args.epochs or args.swa_lr <= 0:
         raise SettingsError(f"--swa must be between 0 and --epochs ({args.epochs}) and --swa-lr > 0")
 
@@ -229,7 +265,7 @@ def setup(args: argparse.Namespace) -> Run:
     autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype is not None else nullcontext
     precision = "bf16 autocast" if dtype is not None else "fp32"
     classes = parse_classes(args.classes)
-    train, val = _data(args, classes)
+    train, val, from_clips = _data(args, classes, out)
     counts = np.bincount(train.labels.numpy(), minlength=len(classes))
     resuming = args.resume and (out / "checkpoint.pt").is_file()
     model = build_model(len(classes), channels=1, stem=args.stem)
@@ -256,6 +292,8 @@ def setup(args: argparse.Namespace) -> Run:
     )
     swa = torch.optim.swa_utils.AveragedModel(model) if args.swa else None
     distill, teachers = _teachers(args, train, classes, device, autocast, out)
+    if distill is not None and from_clips.any():
+        distill.taught = torch.from_numpy(~from_clips)
     log.info("training precision: %s on %s", precision, device)
     g = torch.Generator().manual_seed(args.seed)
     return Run(
@@ -264,11 +302,16 @@ def setup(args: argparse.Namespace) -> Run:
     )  # fmt: skip
 
 
-def _data(args: argparse.Namespace, classes: tuple[str, ...]) -> tuple[Batches, Batches]:
+def _data(args: argparse.Namespace, classes: tuple[str, ...], out: Path) -> tuple[Batches, Batches, np.ndarray]:
+    """FER2013 train (with ``--clips``, the clip faces after it) and PublicTest, and which training images came
+    from clips."""
     t0 = time.time()
     train_ds = load_dataset(args.data, "train", classes)
     val_ds = load_dataset(args.data, "test", classes)
     train, val = Batches.from_dataset(train_ds, args.limit), Batches.from_dataset(val_ds)
+    from_clips = np.zeros(len(train.labels), bool)
+    if getattr(args, "clips", None):
+        train, from_clips = _with_clips(args, classes, train, out)
     counts = np.bincount(train.labels.numpy(), minlength=len(classes))
     log.info(
         "data: %d train, %d PublicTest images, classes %s, counts %s (%.1fs)",
@@ -278,7 +321,33 @@ def _data(args: argparse.Namespace, classes: tuple[str, ...]) -> tuple[Batches, 
         counts.tolist(),
         time.time() - t0,
     )
-    return train, val
+    return train, val, from_clips
+
+
+def _with_clips(
+    args: argparse.Namespace, classes: tuple[str, ...], train: Batches, out: Path
+) -> tuple[Batches, np.ndarray]:
+    from fer_video.training.clips import load_clip_faces
+
+    exclude = tuple(s.strip() for s in args.clip_exclude.split(",") if s.strip())
+    labels = args.clip_labels or str(Path(args.clips) / "labels.csv")
+    cache = Path(args.clip_cache) if getattr(args, "clip_cache", None) else out / "clip-faces"
+    faces = load_clip_faces(args.clips, labels, classes, cache, exclude)
+    if faces.images.shape[1:] != tuple(train.images.shape[-2:]):
+        size = train.images.shape[-1]
+        raise SettingsError(f"--clips: crops are {faces.images.shape[1]} px, the training images {size} px")
+    images = torch.from_numpy(np.repeat(faces.images, args.clip_repeat, 0)).unsqueeze(1)
+    labels_t = torch.from_numpy(np.repeat(faces.labels, args.clip_repeat, 0))
+    log.info(
+        "clip faces: %d crops of %d clips (%d subjects, excluded: %s), each %d times",
+        len(faces),
+        len(set(faces.files)),
+        len(set(faces.subjects)),
+        ",".join(exclude) or "none",
+        args.clip_repeat,
+    )
+    joined = Batches(torch.cat([train.images, images]).contiguous(), torch.cat([train.labels, labels_t]))
+    return joined, np.r_[np.zeros(len(train.labels), bool), np.ones(len(labels_t), bool)]
 
 
 def _teachers(
@@ -420,7 +489,10 @@ def export(
         mean=[MEAN],
         std=[STD],
         training={
-            "data": "FER2013 Training split (" + Path(args.data).name + ")",
+            "data": "FER2013 Training split ("
+            + Path(args.data).name
+            + ")"
+            + (f" + labelled clips ({Path(args.clips).name})" if getattr(args, "clips", None) else ""),
             "command": command,
             "epoch": epoch + 1,
             "epochs": args.epochs,
