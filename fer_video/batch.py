@@ -1,4 +1,9 @@
-"""Many inputs in one run: files, folders and globs; one bad file never stops the batch; ``batch.csv``."""
+"""Many inputs in one run: files, folders and globs; one bad file never stops the batch; ``batch.csv``.
+
+Several runs may share one output folder (a cron job and a run by hand, two at once): each video is annotated
+under its own lock (``.NAME.lock``, ``fer_video.locks``), so a video another run is working on is skipped with
+status ``locked``, and ``batch.csv`` is merged under a short lock of its own (``BatchTable``).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fer_video.errors import Cancelled, FerVideoError, OutputError
+from fer_video.locks import Lock, Locked, acquire
 from fer_video.outputs import OUTPUT_SUFFIXES, os_error_reason, output_paths, prepare_output_folder, unique_names
 from fer_video.pipeline import annotate_video
 from fer_video.stages import Models, load_models
@@ -43,12 +49,14 @@ VIDEO_EXTENSIONS = {
     ".ogv",
 }
 BATCH_COLUMNS = ["input", "status", "reason", "frames", "faces", "dominant_emotion", "seconds"]
+SKIPPED = "outputs already exist"
+IDLE = {"skipped", "locked"}  # statuses of a row whose run did no work on the input
 
 
 @dataclass
 class BatchRow:
     input: str
-    status: str  # ok | failed | skipped
+    status: str  # ok | failed | skipped | locked (another run is annotating it)
     reason: str = ""
     frames: int | None = None
     faces: int | None = None
@@ -95,7 +103,8 @@ def output_names(inputs: list[Path]) -> list[str]:
 
 
 def write_batch_csv(rows: list[BatchRow], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.part")
+    """``rows`` as ``path``, written whole to a temporary and renamed into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")  # one per process: two runs may write at once
     try:
         # file names that are not valid UTF-8 (undecodable bytes) are written backslash-escaped; None is empty
         with open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:
@@ -106,6 +115,103 @@ def write_batch_csv(rows: list[BatchRow], path: Path) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise OutputError(f"{path}: cannot write ({os_error_reason(exc)})") from None
+
+
+def read_batch_csv(path: Path) -> list[BatchRow]:
+    """The rows of a ``batch.csv`` ([] when there is none, or it is not one of ours)."""
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+            table = csv.DictReader(fh)
+            if table.fieldnames != BATCH_COLUMNS:
+                return []
+            return [_parsed(r) for r in table]
+    except (OSError, csv.Error, ValueError, TypeError):
+        return []
+
+
+def _parsed(r: dict[str, str]) -> BatchRow:
+    def number(text: str, kind: type):
+        return kind(text) if text else None
+
+    return BatchRow(
+        r["input"],
+        r["status"],
+        r["reason"],
+        number(r["frames"], int),
+        number(r["faces"], int),
+        r["dominant_emotion"] or None,
+        number(r["seconds"], float),
+    )
+
+
+def _key(shown: str) -> str:
+    """An input as ``batch.csv`` spells it (undecodable bytes backslash-escaped), to match rows read back."""
+    return shown.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def merge_rows(
+    mine: list[BatchRow], inputs: list[str], current: list[BatchRow], before: list[BatchRow]
+) -> list[BatchRow]:
+    """This run's rows (for its ``inputs``, so far) merged with those another run wrote meanwhile: the rows of
+    ``current`` (the file now) that were not in ``before`` (the file when this run started). In the order of
+    this run's inputs, then the other run's; a row of this run that did no work (skipped, locked) gives way
+    to the other run's row for that input when that one did. Rows of earlier runs are dropped, as when a run
+    has the folder alone."""
+    earlier = {(_key(r.input), *asdict(r).values()) for r in before}
+    others = {_key(r.input): r for r in current if (_key(r.input), *asdict(r).values()) not in earlier}
+    ours = {_key(r.input): r for r in mine}
+    merged: list[BatchRow] = []
+    for key in map(_key, inputs):
+        row, other = ours.get(key), others.pop(key, None)
+        if row is None or (other is not None and row.status in IDLE and other.status not in IDLE):
+            row = other
+        if row is not None:
+            merged.append(row)
+    return merged + list(others.values())
+
+
+class BatchTable:
+    """One run's ``batch.csv``: rewritten after each video, merged with the rows of runs that write to it at the
+    same time, under a short lock (``.batch.csv.lock``; waited for)."""
+
+    def __init__(self, path: Path, inputs: list[Path]) -> None:
+        self.path = path
+        self.inputs = [str(p) for p in inputs]
+        with self._lock():
+            self.before = read_batch_csv(path)
+
+    def write(self, rows: list[BatchRow]) -> None:
+        with self._lock():
+            write_batch_csv(merge_rows(rows, self.inputs, read_batch_csv(self.path), self.before), self.path)
+
+    def _lock(self) -> Lock:
+        try:
+            return acquire(
+                self.path.with_name(f".{self.path.name}.lock"), wait_s=30, stale_after_s=60, heartbeat_s=None
+            )
+        except Locked as exc:
+            raise OutputError(f"{self.path}: held by {exc.holder or 'another process'} for over 30 s") from None
+
+
+def video_lock_path(out_dir: Path, name: str) -> Path:
+    """The lock a run holds while it annotates ``name`` in ``out_dir``, beside its temporary outputs."""
+    return out_dir / f".{name}.annotating.lock"
+
+
+def claim(out_dir: Path, name: str, shown: str, skip_existing: bool) -> Lock | BatchRow:
+    """The lock to annotate ``name`` under, or the row saying why not: ``skipped`` (``skip_existing`` and its
+    summary exists) or ``locked`` (another run is annotating it: that run writes its row)."""
+    done = output_paths(out_dir, name)["summary"]
+    if skip_existing and done.exists():
+        return BatchRow(shown, "skipped", SKIPPED)
+    try:
+        lock = acquire(video_lock_path(out_dir, name))
+    except Locked as exc:
+        return BatchRow(shown, "locked", f"being annotated by {exc.holder or 'another process'}")
+    if skip_existing and done.exists():  # finished by another run just before the lock was ours
+        lock.release()
+        return BatchRow(shown, "skipped", SKIPPED)
+    return lock
 
 
 def check_range(inputs: list[Path], time_range: TimeRange) -> None:
@@ -174,7 +280,8 @@ def run_batch(
     ray: RayOptions | None = None,
 ) -> list[BatchRow]:
     """Annotate every input; ``batch.csv`` in ``out_dir`` is rewritten after each file (so an interrupted
-    batch still says what was done). ``skip_existing`` skips inputs whose summary already exists.
+    batch still says what was done). ``skip_existing`` skips inputs whose summary already exists; an input
+    another run is annotating in ``out_dir`` is skipped as ``locked`` (``claim``).
 
     ``engine="local"``: one video after the other in this process (``models``, loaded once, else here).
     ``engine="ray"``: over Ray as ``ray`` says (a local Ray by default; ``fer_video.ray_engine``): the same
@@ -196,17 +303,18 @@ def run_batch(
         raise ValueError(f"unknown engine {engine!r} (use local or ray)")
     prepare_output_folder(out_dir)
     models = models or load_models(settings)
+    table = BatchTable(out_dir / "batch.csv", inputs) if batch_csv else None
     rows: list[BatchRow] = []
     for i, (path, name) in enumerate(zip(inputs, output_names(inputs), strict=True)):
         if on_start:
             on_start(i, path)
-        if skip_existing and output_paths(out_dir, name)["summary"].exists():
-            row = BatchRow(str(path), "skipped", "outputs already exist")
-        else:
-            row = video_row(path, out_dir, settings, models=models, name=name, progress=progress, cancel=cancel)
+        row = claim(out_dir, name, str(path), skip_existing)
+        if isinstance(row, Lock):
+            with row:
+                row = video_row(path, out_dir, settings, models=models, name=name, progress=progress, cancel=cancel)
         rows.append(row)
-        if batch_csv:
-            write_batch_csv(rows, out_dir / "batch.csv")
+        if table is not None:
+            table.write(rows)
         if on_done:
             on_done(row)
     return rows

@@ -226,10 +226,13 @@ def _annotate(inputs: list[Path], out: Path, args: argparse.Namespace, batch_csv
     )
     files_bar.close()
     failed = sum(r.status == "failed" for r in rows)
+    locked = sum(r.status == "locked" for r in rows)  # another run annotates them and writes their rows
     if not args.quiet:
         print(
             _shown(
-                f"{len(rows) - failed}/{len(rows)} ok, outputs in {out}"
+                f"{len(rows) - failed - locked}/{len(rows)} ok"
+                + (f", {locked} being annotated by another run" if locked else "")
+                + f", outputs in {out}"
                 + (f", see {out / 'batch.csv'}" if batch_csv else "")
             )
         )

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from fer_video import __version__
-from fer_video.batch import BatchRow, output_names, write_batch_csv
+from fer_video.batch import SKIPPED, BatchRow, BatchTable, claim, output_names
 from fer_video.errors import Cancelled, FerVideoError
+from fer_video.locks import Lock
 from fer_video.outputs import OutputSet, output_paths, prepare_output_folder
 from fer_video.types import Progress, Settings
 
@@ -285,8 +286,9 @@ def run_batch_ray(
     worker_hook: WorkerHook | None = None,
 ) -> list[BatchRow]:
     """``batch.run_batch`` over Ray: the same rows in the same order, ``batch.csv`` rewritten after each video
-    (the rows finished so far, in input order). ``on_done`` is called as videos finish (any order). Ctrl-C or
-    ``cancel`` kills the workers and removes the unfinished outputs."""
+    (the rows finished so far, in input order). The driver holds each video's lock while a worker annotates it
+    (``batch.claim``: an input another run is annotating is skipped as ``locked``). ``on_done`` is called as
+    videos finish (any order). Ctrl-C or ``cancel`` kills the workers and removes the unfinished outputs."""
     import_ray()  # before any work: the one-line error when Ray is not installed
     options = options or RayOptions()
     out_dir = Path(out_dir).absolute()
@@ -299,16 +301,31 @@ def run_batch_ray(
     todo: deque[int] = deque()
     for i, (path, name) in enumerate(zip(inputs, names, strict=True)):
         if skip_existing and output_paths(out_dir, name)["summary"].exists():
-            rows[i] = BatchRow(str(path), "skipped", "outputs already exist")
+            rows[i] = BatchRow(str(path), "skipped", SKIPPED)
         else:
             todo.append(i)
+    table = BatchTable(out_dir / "batch.csv", inputs) if batch_csv else None
+    locks: dict[int, Lock] = {}  # the videos this driver has handed out (held until their row is final)
 
     def finish(i: int, row: BatchRow) -> None:
         rows[i] = row
-        if batch_csv:
-            write_batch_csv([r for r in rows if r is not None], out_dir / "batch.csv")
+        if i in locks:
+            locks.pop(i).release()
+        if table is not None:
+            table.write([r for r in rows if r is not None])
         if on_done:
             on_done(row)
+
+    def take(i: int) -> bool:
+        """Video ``i``'s lock (True), or its skipped/locked row written (False)."""
+        if i in locks:  # handed out again after its worker died
+            return True
+        got = claim(out_dir, names[i], str(inputs[i]), skip_existing)
+        if isinstance(got, Lock):
+            locks[i] = got
+            return True
+        finish(i, got)
+        return False
 
     for i, row in enumerate(rows):
         if row is not None:
@@ -317,10 +334,12 @@ def run_batch_ray(
     try:
         if todo:
             with ray_session(options.address, quiet_logs=not options.worker_logs) as ray:
-                _run(ray, inputs, names, todo, out_dir, settings, options, worker_hook, in_flight, finish, cancel)
+                _run(ray, inputs, names, todo, out_dir, settings, options, worker_hook, in_flight, finish, take, cancel)
     finally:
         for _, i in in_flight.values():  # after the workers are gone: nothing writes any more
             discard_partial(out_dir, names[i])
+        for lock in locks.values():
+            lock.release()
     return [r for r in rows if r is not None]
 
 
@@ -335,9 +354,11 @@ def _run(
     hook: WorkerHook | None,
     in_flight: dict[Any, tuple[Any, int]],
     finish: Callable[[int, BatchRow], None],
+    take: Callable[[int], bool],
     cancel,
 ) -> None:
-    """The ``ray.wait`` loop: a video to each free worker, results as they come, dead workers replaced."""
+    """The ``ray.wait`` loop: a video to each free worker (once ``take`` has its lock), results as they come,
+    dead workers replaced."""
     deaths = _death_errors(ray)
     workers = _Workers(ray, settings, options, out_dir, hook)
     attempts: dict[int, int] = {}
@@ -350,9 +371,13 @@ def _run(
         while todo or in_flight:
             while free and todo:
                 i = todo.popleft()
+                if not take(i):
+                    continue
                 actor = free.pop()
                 ref = actor.annotate.remote(str(inputs[i].absolute()), str(inputs[i]), str(out_dir), names[i])
                 in_flight[ref] = (actor, i)
+            if not in_flight and not starting:  # the videos left were all being annotated by another run
+                continue
             done, _ = ray.wait([*in_flight, *starting], num_returns=1, timeout=1.0)
             if cancel is not None and cancel.is_set():
                 raise Cancelled("batch cancelled")

@@ -90,8 +90,11 @@ def test_interrupted_batch_leaves_no_partial_file_and_resumes(tmp_path, tiny_wei
     _stop_during(proc, out, "b", signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL
     leftovers = [p.name for p in out.iterdir() if p.name.startswith(".b.")]
-    # hidden leftovers only (which ones depends on the stage the kill hit: encoding, muxing or writing the rest)
-    assert leftovers and all(n.endswith(".part") for n in leftovers), leftovers
+    # hidden leftovers only (which ones depends on the stage the kill hit: encoding, muxing or writing the rest),
+    # and b's lock, which the next run takes over (its pid is gone)
+    assert ".b.annotating.lock" in leftovers, leftovers
+    temps = [n for n in leftovers if n != ".b.annotating.lock"]
+    assert temps and all(n.endswith(".part") for n in temps), leftovers
     assert_complete(out, "a", no_temp_files=False)
     no_final_outputs("b", "c")
 
@@ -102,6 +105,7 @@ def test_interrupted_batch_leaves_no_partial_file_and_resumes(tmp_path, tiny_wei
     assert error_lines(err)[-1].startswith("fer-video: terminated (unfinished outputs removed"), err
     assert "Traceback" not in err
     assert parts(out) == []  # b's leftovers from kill -9 were replaced, c's removed
+    assert "taking over a stale lock" in err and not list(out.glob("*.lock"))
     assert _statuses(out) == [("a.mp4", "skipped"), ("b.mp4", "ok")]
     assert_complete(out, "b")
     no_final_outputs("c")

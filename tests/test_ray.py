@@ -12,9 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fer_video.batch import BATCH_COLUMNS, run_batch
+from fer_video.batch import BATCH_COLUMNS, run_batch, video_lock_path
 from fer_video.device import WorkerPlan, plan_workers
 from fer_video.errors import FerVideoError
+from fer_video.locks import acquire
 from fer_video.outputs import output_paths
 from fer_video.ray_engine import RAY_MISSING, RayOptions, run_batch_ray
 
@@ -79,6 +80,18 @@ def test_ray_batch_writes_what_one_process_writes(ray_cluster, folder, settings,
     rows = run_batch_ray(sorted(folder.iterdir()), out, settings, skip_existing=True)
     assert [r.status for r in rows] == ["skipped", "failed", "ok"]
     assert (out / "c.timeline.csv").read_bytes() == (reference / "c.timeline.csv").read_bytes()
+
+
+def test_a_video_another_run_is_annotating_is_left_to_it(ray_cluster, folder, settings, tmp_path):
+    """The driver takes each video's lock before handing it out, as a single-process run does."""
+    out = tmp_path / "out"
+    out.mkdir()
+    with acquire(video_lock_path(out, "c")):  # "another run" annotating c (this process: a live pid)
+        rows = run_batch_ray(sorted(folder.iterdir()), out, settings)
+    assert [r.status for r in rows] == ["ok", "failed", "locked"]
+    assert rows[2].reason == f"being annotated by pid {os.getpid()}"
+    assert list(_batch(out)["status"]) == ["ok", "failed", "locked"]
+    assert not output_paths(out, "c")["summary"].exists() and not list(out.glob(".*"))
 
 
 def test_a_worker_killed_mid_video_costs_a_retry_and_a_video_that_kills_every_worker_fails(

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from fer_video.batch import BatchRow, run_batch, write_batch_csv
+from fer_video.device import resolve_device
 from fer_video.draw import draw_faces
 from fer_video.episodes import read_episodes
 from fer_video.errors import Cancelled, FerVideoError, InputError
@@ -33,6 +34,7 @@ from fer_video.plot import line_colour
 from fer_video.stages import Models, default_weights, load_models
 from fer_video.timeline import read_timeline
 from fer_video.types import Frame, Progress, Settings, VideoInfo, VideoResult
+from fer_video.ui.memory import return_freed_memory
 from fer_video.video import VideoReader
 
 DEFAULTS = Settings()  # the library's defaults, read-only: the UI starts from them
@@ -263,9 +265,13 @@ class FerVideoUI:
         return settings
 
     def models(self, settings: Settings) -> Models:
-        """Loaded once per (weights, device) and shared by every job and webcam session."""
+        """Loaded once per (weights, device) and shared by every job and webcam session; the device as it
+        resolves ("auto", "cpu" and " CPU " are one copy of the models, not one per spelling a client sends)."""
         weights = str(Path(settings.weights).resolve()) if settings.weights else str(default_weights().resolve())
-        key = (weights, settings.device)
+        try:
+            key = (weights, str(resolve_device(settings.device)))
+        except ValueError:  # not a device: loading says so
+            key = (weights, settings.device)
         with self._models_lock:
             if key not in self._models:
                 self._models[key] = self._load(settings)
@@ -367,6 +373,8 @@ class FerVideoUI:
                     f"{Path(video).name}: video too long (over {fmt_seconds(self.config.max_duration_s)}, the limit)"
                 ) from None
             raise
+        finally:
+            return_freed_memory()
         if cancel.is_set():  # Cancel pressed as the last frames finished: the user was told nothing is kept
             shutil.rmtree(job, ignore_errors=True)
             raise Cancelled(f"{Path(video).name}: cancelled")
@@ -438,6 +446,8 @@ class FerVideoUI:
             except BaseException:
                 shutil.rmtree(job, ignore_errors=True)
                 raise
+            finally:
+                return_freed_memory()
             for (i, _), row in zip(todo, done, strict=True):
                 row.input = Path(row.input).name
                 rows[i] = row

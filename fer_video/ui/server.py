@@ -10,7 +10,9 @@ from typing import Any
 import gradio as gr
 
 from fer_video.errors import FerVideoError
+from fer_video.ui.controls import session_id
 from fer_video.ui.jobs import FerVideoUI, UIConfig
+from fer_video.ui.memory import limit_arenas
 from fer_video.ui.page import CSS, build_demo
 
 
@@ -26,7 +28,7 @@ def launch(
     with "queue is full, try again"), and serve it (``block=False`` returns once it is up)."""
     app.config.work_dir.mkdir(parents=True, exist_ok=True)
     app.cleanup_jobs()
-    blocks = build_demo(app)
+    blocks = build(app)
     blocks.queue(default_concurrency_limit=1, max_size=app.config.max_queue)
     blocks.launch(
         server_name=host,
@@ -40,6 +42,20 @@ def launch(
         css=CSS,
         footer_links=["api", "gradio"],
     )
+    return blocks
+
+
+def build(app: FerVideoUI) -> gr.Blocks:
+    """The page, and what a session's end does: a closed (or reloaded) tab, or a script's client that goes away,
+    stops its heartbeat, and Gradio runs the page's ``unload`` event, which cancels that session's running job
+    like its Cancel button (Gradio itself only drops the job's result: the annotation would run to the end)."""
+    blocks = build_demo(app)
+
+    def on_close(request: gr.Request) -> None:
+        app.request_cancel(session_id(request))
+
+    with blocks:
+        blocks.unload(on_close)
     return blocks
 
 
@@ -110,6 +126,7 @@ def config_from_args(args: argparse.Namespace) -> UIConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    limit_arenas()  # before the models and the server's threads allocate anything
     global demo
     app = FerVideoUI(config_from_args(args))
     try:  # load the models now: a missing or broken --weights stops the start-up, not every job
@@ -131,7 +148,7 @@ def _serve_forever(blocks: gr.Blocks) -> None:
 
 def _module_demo() -> gr.Blocks:
     """The ``demo`` that ``gradio ui/app.py`` reloads (default limits; FER_VIDEO_WEIGHTS honoured)."""
-    return build_demo(FerVideoUI(UIConfig()))
+    return build(FerVideoUI(UIConfig()))
 
 
 def __getattr__(name: str) -> Any:

@@ -3,7 +3,7 @@ as the app's one public API endpoint, ``/annotate`` (upload in; annotated MP4, t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import gradio as gr
@@ -20,6 +20,7 @@ from fer_video.ui.controls import (
     user_errors,
 )
 from fer_video.ui.jobs import AnnotateOutput, FerVideoUI, colour_map, limits
+from fer_video.ui.tasks import in_thread
 
 #: the API endpoint scripts call (``Client(url).predict(handle_file(path), api_name="/annotate")``)
 API_NAME = "annotate"
@@ -215,12 +216,21 @@ def api_endpoint(app: FerVideoUI, controls: list[gr.components.Component]) -> No
     )
 
 
-def api_handler(app: FerVideoUI) -> Callable[..., tuple[str, str, str]]:
-    def annotate(video, detect_every, smoothing, min_face, min_episode, start, end, device) -> tuple[str, str, str]:
-        with user_errors():
-            research = {"min_episode": min_episode, "start": start, "end": end}
-            out = app.annotate(video, detect_every, smoothing, min_face, device, **research)
-        r = out.result
+def api_handler(app: FerVideoUI) -> Callable[..., Awaitable[tuple[str, str, str]]]:
+    """``/annotate``'s handler: async, so that the client's ``job.cancel()`` (and a closed session, through the
+    server's unload hook) stops the job and removes its folder (``fer_video.ui.tasks``)."""
+
+    async def annotate(
+        video, detect_every, smoothing, min_face, min_episode, start, end, device, request: gr.Request
+    ) -> tuple[str, str, str]:
+        with app.job_cancel(session_id(request)) as cancel:
+
+            def work() -> AnnotateOutput:
+                with user_errors():
+                    research = {"min_episode": min_episode, "start": start, "end": end}
+                    return app.annotate(video, detect_every, smoothing, min_face, device, cancel=cancel, **research)
+
+            r = (await in_thread(work, cancel)).result
         return str(r.outputs["video"]), str(r.outputs["csv"]), str(r.outputs["summary"])
 
     return annotate
