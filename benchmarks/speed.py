@@ -18,6 +18,10 @@ Runs:
   exact         (--accuracy) detection on every full-size frame, min_face 20, flip TTA, fp32: the accuracy reference
   long          (--long-factor N) fer-video defaults on the same clip N times longer: flat-memory check,
                 and the floor on that long clip (floor-long): the steady-state ratio without start-up costs
+  checkpoints   (--checkpoint-cost N) N interleaved pairs: checkpoints off (checkpoint_s=0), then on
+                (--checkpoint-s, default 10): the cost of checkpointing as on/off ratios of each pair
+  resume        (--resume-at F) a run killed (SIGKILL, by itself) once a fraction F of the frames is done, then
+                the same run resumed from its last checkpoint, against a full run of the same settings
 
 Output: a table on stdout and JSON in benchmarks/out/ (``--save NAME`` also writes benchmarks/results/NAME.json).
 """
@@ -63,11 +67,13 @@ def child_fer_video(video: str, out_dir: str, settings_json: str) -> dict:
     from fer_video.pipeline import annotate_video  # before torch: fer_video sets OMP_WAIT_POLICY for it
     from fer_video.types import Settings
 
-    settings = Settings(**json.loads(settings_json))
+    values = json.loads(settings_json)
+    resume = values.pop("_resume", False)  # continue from the checkpoint a killed run left in out_dir
+    settings = Settings(**values)
     import torch
 
     t = time.perf_counter()
-    result = annotate_video(video, out_dir, settings, name="bench")
+    result = annotate_video(video, out_dir, settings, name="bench", resume=resume)
     wall = time.perf_counter() - t
     proc = result.summary["processing"]
     return {
@@ -75,12 +81,33 @@ def child_fer_video(video: str, out_dir: str, settings_json: str) -> dict:
         "seconds": wall,
         "fps": result.frames / wall,
         "stage_seconds": proc["stage_seconds"],
+        "checkpoints_saved": proc.get("checkpoints_saved"),
+        "resumed_at_frame": proc.get("resumed_at_frame"),
+        "frames_annotated": proc.get("frames_annotated"),
         "faces": result.faces,
         "torch_threads": torch.get_num_threads(),
         "settings": result.summary["settings"],
         "csv": str(result.outputs.get("csv", "")),
         "video_out": str(result.outputs.get("video", "")),
     }
+
+
+def child_fer_video_killed(video: str, out_dir: str, settings_json: str) -> dict:
+    """``annotate_video`` that kills itself (SIGKILL: no clean-up) once ``_kill_at`` of the frames are done."""
+    import signal
+
+    from fer_video.pipeline import annotate_video
+    from fer_video.types import Settings
+
+    values = json.loads(settings_json)
+    kill_at = values.pop("_kill_at")
+
+    def progress(p) -> None:
+        if p.total and p.done >= kill_at * p.total:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    annotate_video(video, out_dir, Settings(**values), name="bench", progress=progress)
+    raise SystemExit("the run ended before it was killed")
 
 
 def child_floor_pyav(video: str, out_dir: str, settings_json: str) -> dict:
@@ -152,7 +179,12 @@ def child_fer(video: str, out_dir: str, _settings_json: str) -> dict:
     }
 
 
-CHILDREN = {"fer-video": child_fer_video, "floor-pyav": child_floor_pyav, "fer": child_fer}
+CHILDREN = {
+    "fer-video": child_fer_video,
+    "fer-video-killed": child_fer_video_killed,
+    "floor-pyav": child_floor_pyav,
+    "fer": child_fer,
+}
 
 
 def _child_main(argv: list[str]) -> None:
@@ -180,10 +212,12 @@ def run_subprocess(cmd: list[str], log_path: Path, cwd: Path | None = None) -> t
     }
 
 
-def run_child(kind: str, python: str, video: Path, settings: dict, tag: str) -> dict:
-    out_dir = OUT / "runs" / tag
-    shutil.rmtree(out_dir, ignore_errors=True)
-    out_dir.mkdir(parents=True)
+def run_child(kind: str, python: str, video: Path, settings: dict, tag: str, folder: str | None = None) -> dict:
+    """One child run in ``benchmarks/out/runs/TAG`` (made afresh), or in the folder of run ``folder`` as it is."""
+    out_dir = OUT / "runs" / (folder or tag)
+    if folder is None:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        out_dir.mkdir(parents=True)
     result_path = out_dir / "result.json"
     cmd = [
         python,
@@ -195,9 +229,10 @@ def run_child(kind: str, python: str, video: Path, settings: dict, tag: str) -> 
         json.dumps(settings),
         str(result_path.resolve()),
     ]
-    rc, usage = run_subprocess(cmd, out_dir / "log.txt")
+    result_path.unlink(missing_ok=True)
+    rc, usage = run_subprocess(cmd, out_dir / f"log-{tag}.txt")
     if rc != 0 or not result_path.exists():
-        tail = (out_dir / "log.txt").read_text(errors="replace").strip().splitlines()[-15:]
+        tail = (out_dir / f"log-{tag}.txt").read_text(errors="replace").strip().splitlines()[-15:]
         return {"name": tag, "kind": kind, "error": f"exit {rc}", "log_tail": tail, **usage}
     res = json.loads(result_path.read_text())
     return {"name": tag, "kind": kind, **res, **usage}
@@ -324,6 +359,57 @@ def parse_config(text: str) -> tuple[str, dict]:
     return name, over
 
 
+def checkpoint_cost(python: str, video: Path, pairs: int, every_s: float) -> tuple[list[dict], dict]:
+    """``pairs`` interleaved runs with checkpoints off, then on: runs, and the on/off ratios of each pair."""
+    runs, ratios = [], []
+    for k in range(pairs):
+        off = run_child("fer-video", python, video, {"checkpoint_s": 0}, f"checkpoints-off#{k + 1}")
+        on = run_child("fer-video", python, video, {"checkpoint_s": every_s}, f"checkpoints-on#{k + 1}")
+        runs += [off, on]
+        if "error" not in off and "error" not in on:
+            ratios.append(
+                {
+                    "wall": round(on["seconds"] / off["seconds"], 4),
+                    "cpu": round(on["cpu_seconds"] / off["cpu_seconds"], 4),
+                    "checkpoints": on["checkpoints_saved"],
+                    "checkpoint_stage_s": on["stage_seconds"].get("checkpoint", 0.0),
+                }
+            )
+    walls = sorted(r["wall"] for r in ratios)
+    cpus = sorted(r["cpu"] for r in ratios)
+    summary = {
+        "checkpoint_s": every_s,
+        "pairs": ratios,
+        "median_wall_ratio": walls[len(walls) // 2] if walls else None,
+        "median_cpu_ratio": cpus[len(cpus) // 2] if cpus else None,
+    }
+    return runs, summary
+
+
+def resume_saving(python: str, video: Path, kill_at: float, every_s: float) -> tuple[list[dict], dict]:
+    """A full run; a run killed at ``kill_at`` of its frames; that run resumed: what the resume saves."""
+    settings = {"checkpoint_s": every_s}
+    full = run_child("fer-video", python, video, settings, "resume-full")
+    killed = run_child("fer-video-killed", python, video, {**settings, "_kill_at": kill_at}, "resume-killed")
+    resumed = run_child("fer-video", python, video, {**settings, "_resume": True}, "resume-resumed", "resume-killed")
+    runs = [full, killed, resumed]
+    summary: dict = {"kill_at": kill_at, "checkpoint_s": every_s, "killed_exit": killed.get("error")}
+    if "error" not in full and "error" not in resumed:
+        same = Path(full["csv"]).read_bytes() == Path(resumed["csv"]).read_bytes()
+        summary.update(
+            resumed_at_frame=resumed["resumed_at_frame"],
+            frames=resumed["frames"],
+            frames_annotated=resumed["frames_annotated"],
+            wall_ratio=round(resumed["process_wall_seconds"] / full["process_wall_seconds"], 4),
+            cpu_ratio=round(resumed["cpu_seconds"] / full["cpu_seconds"], 4),
+            killed_plus_resumed_wall_ratio=round(
+                (killed["process_wall_seconds"] + resumed["process_wall_seconds"]) / full["process_wall_seconds"], 4
+            ),
+            same_csv=same,
+        )
+    return runs, summary
+
+
 # --------------------------------------------------------------------------------------------- accuracy
 
 
@@ -441,6 +527,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-default", action="store_true", help="skip the run with the default Settings")
     p.add_argument("--no-floor", action="store_true", help="skip the floor runs")
     p.add_argument("--repeat", type=int, default=1, help="run each fer-video configuration this many times")
+    p.add_argument(
+        "--checkpoint-cost",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N interleaved pairs of runs with checkpoints off and on (--checkpoint-s): the cost of checkpoints",
+    )
+    p.add_argument(
+        "--resume-at",
+        type=float,
+        metavar="F",
+        help="a run killed once a fraction F of its frames is done, resumed, against a full run",
+    )
+    p.add_argument("--checkpoint-s", type=float, default=10.0, help="the checkpoint interval of those runs")
     p.add_argument("--save", metavar="NAME", help="also write benchmarks/results/NAME.json")
     args = p.parse_args(argv)
 
@@ -496,6 +596,16 @@ def main(argv: list[str] | None = None) -> int:
             fl["video"] = str(long_video)
             record(fl)
 
+    extra: dict = {}
+    if args.checkpoint_cost:
+        more, extra["checkpoints"] = checkpoint_cost(python, video, args.checkpoint_cost, args.checkpoint_s)
+        for r in more:
+            record(r)
+    if args.resume_at:
+        more, extra["resume"] = resume_saving(python, video, args.resume_at, args.checkpoint_s)
+        for r in more:
+            record(r)
+
     ok = {r["name"]: r for r in runs if "error" not in r}
     floor = ok.get("floor") or ok.get("floor-pyav")
     floor_fps = floor["fps"] if floor else None
@@ -533,12 +643,15 @@ def main(argv: list[str] | None = None) -> int:
         "video": info,
         "default_settings": {k: v for k, v in vars(d).items() if k != "weights"},
         "headline": headline,
+        **extra,
         "runs": runs,
     }
     print()
     print(table(runs, floor_fps, fer_fps))
     print()
     print(json.dumps(headline, indent=2))
+    if extra:
+        print(json.dumps({k: v for k, v in extra.items()}, indent=2))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out_json = OUT / f"speed-{stamp}.json"
     out_json.write_text(json.dumps(report, indent=2, default=str) + "\n")
@@ -547,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / f"{args.save}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
         print(f"wrote {RESULTS / (args.save + '.json')}")
-    return 0 if all("error" not in r for r in runs) else 1
+    return 0 if all("error" not in r for r in runs if r["kind"] != "fer-video-killed") else 1
 
 
 if __name__ == "__main__":

@@ -236,14 +236,18 @@ def video_row(
     progress: Callable[[Progress], None] | None = None,
     cancel=None,
     shown: str | None = None,
+    resume: bool = False,
 ) -> BatchRow:
     """Annotate one input and say how it went as its ``batch.csv`` row: ``ok`` (with notes) or ``failed`` with
     a one-line reason; only ``Cancelled`` (and ``BaseException``s) propagate. ``shown`` is the input as the
-    row names it (default: ``path``; the Ray engine annotates an absolute path but reports the input as given)."""
+    row names it (default: ``path``; the Ray engine annotates an absolute path but reports the input as given);
+    ``resume``: continue from the checkpoint of an interrupted run."""
     t = time.perf_counter()
     shown = str(path) if shown is None else shown
     try:
-        r = annotate_video(path, out_dir, settings, models=models, name=name, progress=progress, cancel=cancel)
+        r = annotate_video(
+            path, out_dir, settings, models=models, name=name, progress=progress, cancel=cancel, resume=resume
+        )
     except Cancelled:
         raise
     except FerVideoError as exc:
@@ -259,6 +263,8 @@ def video_row(
             seconds=round(time.perf_counter() - t, 2),
         )
     notes = [] if r.faces else ["no face detected"]
+    if r.summary["processing"].get("resumed_at_frame") is not None:
+        notes.append(f"resumed at frame {r.summary['processing']['resumed_at_frame']}")
     if r.summary.get("truncated_at_frame") is not None:
         notes.append(f"truncated file: {r.frames} frames decoded, the rest is missing")
     return BatchRow(shown, "ok", "; ".join(notes), r.frames, r.faces, r.dominant_emotion, round(r.seconds, 2))
@@ -280,8 +286,9 @@ def run_batch(
     ray: RayOptions | None = None,
 ) -> list[BatchRow]:
     """Annotate every input; ``batch.csv`` in ``out_dir`` is rewritten after each file (so an interrupted
-    batch still says what was done). ``skip_existing`` skips inputs whose summary already exists; an input
-    another run is annotating in ``out_dir`` is skipped as ``locked`` (``claim``).
+    batch still says what was done). ``skip_existing`` skips inputs whose summary already exists and continues
+    an interrupted video from its last checkpoint; an input another run is annotating in ``out_dir`` is skipped
+    as ``locked`` (``claim``).
 
     ``engine="local"``: one video after the other in this process (``models``, loaded once, else here).
     ``engine="ray"``: over Ray as ``ray`` says (a local Ray by default; ``fer_video.ray_engine``): the same
@@ -311,7 +318,16 @@ def run_batch(
         row = claim(out_dir, name, str(path), skip_existing)
         if isinstance(row, Lock):
             with row:
-                row = video_row(path, out_dir, settings, models=models, name=name, progress=progress, cancel=cancel)
+                row = video_row(
+                    path,
+                    out_dir,
+                    settings,
+                    models=models,
+                    name=name,
+                    progress=progress,
+                    cancel=cancel,
+                    resume=skip_existing,
+                )
         rows.append(row)
         if table is not None:
             table.write(rows)

@@ -203,6 +203,16 @@ ANNOTATE_OPTIONS: tuple[Option, ...] = (
         valid=is_time,
         ui=Field("End at", "", "Seconds or [HH:]MM:SS; empty: the end."),
     ),
+    Option(
+        "checkpoint_s",
+        "--checkpoint-s",
+        float,
+        "save a checkpoint every this many seconds of video: an interrupted run continues from the last one when "
+        "run again with --skip-existing; 0 turns it off (default {default})",
+        low=0,
+        rule="a number of seconds >= 0 (0: off)",
+        metavar="SECONDS",
+    ),
 )
 OPTIONS = {o.name: o for o in ANNOTATE_OPTIONS}
 CLI_HIDDEN = {"iou_match", "max_missed_s"}  # tracker knobs: Python API only

@@ -30,6 +30,11 @@ def output_paths(out_dir: Path, name: str) -> dict[str, Path]:
     return {key: out_dir / f"{name}{suffix}" for key, suffix in OUTPUT_SUFFIXES.items()}
 
 
+def hidden_path(out_dir: Path, name: str, label: str) -> Path:
+    """The hidden temporary ``.NAME.LABEL.part`` in ``out_dir`` (every file of ``name`` that is not an output yet)."""
+    return out_dir / f".{name}.{label}.part"
+
+
 def unique_names(stems: list[str], fold_case: bool = False) -> list[str]:
     """One output name per stem: the stem itself, then ``STEM-2``, ``STEM-3``... for the repeats
     (``fold_case``: names that differ only in case count as repeats too)."""
@@ -81,7 +86,7 @@ class OutputSet:
 
     def scratch(self, label: str) -> Path:
         """A temporary that is never committed (e.g. the video before its audio is muxed); removed at the end."""
-        path = self.out_dir / f".{self.name}.{label}.part"
+        path = hidden_path(self.out_dir, self.name, label)
         self._scratch.append(path)
         return path
 

@@ -2,7 +2,8 @@
 
 frames (video.VideoReader) -> detections (stages.Detector) -> face ids (stages.Tracker)
 -> probabilities (stages.Classifier) -> smoothed (smooth.ProbabilitySmoother)
--> writers (draw + video.VideoWriter, timeline.TimelineWriter, summary JSON, plot), committed by an OutputSet
+-> writers (draw + video.SegmentedWriter, timeline.TimelineWriter, summary JSON, plot), committed by an OutputSet;
+checkpoints (checkpoint.Checkpoints) between chunks of frames let an interrupted run continue
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from fer_video import __version__
+from fer_video.checkpoint import CheckpointError, Checkpoints, Saved, fingerprint, note_discarded
 from fer_video.draw import draw_faces
 from fer_video.elan import write_eaf
 from fer_video.episodes import EpisodeRules, episode_counts, episodes_from_csv, write_episodes
@@ -34,7 +36,7 @@ from fer_video.timeline import TimelineWriter, plot_timeline
 from fer_video.timerange import TimeRange
 from fer_video.track import SceneCutDetector
 from fer_video.types import Detections, Frame, FrameResult, Progress, Settings, VideoInfo, VideoResult
-from fer_video.video import VideoReader, VideoWriter, mux_audio
+from fer_video.video import Encoding, Segment, SegmentedWriter, VideoReader, join_segments, mux_audio
 from fer_video.workers import Background, Later, Prefetch
 
 log = logging.getLogger(__name__)
@@ -115,6 +117,28 @@ class FaceAnnotator:
                 results.append(FrameResult(f, d, p, self.smoother.update(d.face_id, p, f.time_s)))
         return results
 
+    @property
+    def resumable(self) -> bool:
+        """Whether the tracker can save and restore its state (the shipped one does; a swapped-in one may not)."""
+        return all(callable(getattr(self.tracker, m, None)) for m in ("state", "restore"))
+
+    def state(self) -> dict[str, Any]:
+        """Everything the next frames' results depend on, for a checkpoint (a snapshot: later frames change none
+        of it)."""
+        return {
+            "next_index": self._next_index,
+            "tracker": self.tracker.state(),  # type: ignore[attr-defined]
+            "smoother": self.smoother.state(),
+            "cuts": self.cuts.state(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from ``state()`` of an earlier run."""
+        self._next_index = state["next_index"]
+        self.tracker.restore(state["tracker"])  # type: ignore[attr-defined]
+        self.smoother.restore(state["smoother"])
+        self.cuts.restore(state["cuts"])
+
     def _track(self, frame: Frame, cut: bool, found: Detections | None) -> Detections:
         """The frame's faces with ids, clipped to the frame (a tracker may move boxes past its edges; the CSV
         contract says clipped, and a box wholly outside is no face of this frame)."""
@@ -147,12 +171,15 @@ def annotate_video(
     cancel: threading.Event | None = None,
     models: Models | None = None,
     name: str | None = None,
+    resume: bool = False,
 ) -> VideoResult:
     """Annotate one video; write ``NAME.annotated.mp4``, ``NAME.timeline.csv``, ``NAME.timeline.png`` and
     ``NAME.summary.json`` into ``out_dir`` (``NAME`` = the input's stem unless given).
 
     Outputs appear under their final names only when complete (the summary last). Raises ``FerVideoError``
-    subclasses with one-line messages; ``Cancelled`` when ``cancel`` is set during the run.
+    subclasses with one-line messages; ``Cancelled`` when ``cancel`` is set during the run. Every
+    ``settings.checkpoint_s`` seconds of video a checkpoint is saved; ``resume``: continue from the checkpoint an
+    interrupted run left (a checkpoint of another input, version or settings is discarded with a warning).
     """
     settings = settings or Settings()
     settings.check()
@@ -161,15 +188,37 @@ def annotate_video(
     t_start = time.perf_counter()
     loading = Later(load_models, settings) if models is None else None  # overlaps with opening the video
     prepare_output_folder(out_dir)
+    name = name or input_path.stem
+    try:
+        return _annotate(input_path, out_dir, settings, name, models, loading, progress, cancel, t_start, resume)
+    except CheckpointError as exc:  # found out only once the video was opened: start again without it
+        note_discarded(name, str(exc))
+        return _annotate(input_path, out_dir, settings, name, models, loading, progress, cancel, t_start, False)
+
+
+def _annotate(
+    input_path: Path,
+    out_dir: Path,
+    settings: Settings,
+    name: str,
+    models: Models | None,
+    loading: Later | None,
+    progress: Callable[[Progress], None] | None,
+    cancel: threading.Event | None,
+    t_start: float,
+    resume: bool,
+) -> VideoResult:
     timer = StageTimer()
     time_range = settings.time_range()
     try:
-        with OutputSet(out_dir, name or input_path.stem) as outputs:
+        with OutputSet(out_dir, name) as outputs, Checkpoints(out_dir, name, settings.checkpoint_s) as checkpoints:
             with VideoReader(input_path, time_range=time_range) as reader:
                 models = models or loading.result()
                 run = _Run(input_path, settings, models, timer, progress, cancel, t_start, time_range)
-                timeline = run.stages(reader, outputs)
+                timeline = run.stages(reader, outputs, checkpoints, resume)
                 info, truncated_at = reader.info, reader.truncated_at
+            if timeline.path != outputs.temp("csv"):
+                checkpoints.share_csv(outputs.temp("csv"))
             run.finish_video(info, outputs)
             episodes = run.write_episodes(outputs, timeline.classes)
             if settings.write_plot:
@@ -180,8 +229,10 @@ def annotate_video(
             seconds = time.perf_counter() - t_start
             summary = _summary(input_path, info, settings, models, timeline, seconds, timer, truncated_at, outputs)
             _add_research(summary, run, episodes)
+            summary["processing"].update(run.resume_report(checkpoints))
             _write_json(outputs.temp("summary"), summary)
             written = outputs.commit()
+            checkpoints.remove()
     except OSError as exc:
         raise OutputError(f"{input_path.name}: cannot write outputs to {out_dir} ({os_error_reason(exc)})") from None
     return VideoResult(
@@ -197,6 +248,23 @@ def annotate_video(
 
 
 @dataclasses.dataclass
+class _Written:
+    """One chunk's results for the writing thread, and the checkpoint to save before them (None: none)."""
+
+    results: list[FrameResult]
+    checkpoint: _Mark | None = None
+
+
+@dataclasses.dataclass
+class _Mark:
+    """A checkpoint before frame ``next_frame``: the stream's state after the frames before it."""
+
+    next_frame: int
+    next_time_s: float
+    stream: dict[str, Any]
+
+
+@dataclasses.dataclass
 class _Run:
     """One video's run of the stages: decoding (thread) -> models (here) -> CSV, drawing, encoding (thread)."""
 
@@ -209,32 +277,40 @@ class _Run:
     t_start: float
     time_range: TimeRange = dataclasses.field(default_factory=TimeRange)
     span: FrameSpan = dataclasses.field(default_factory=lambda: FrameSpan())
+    segments: list[Segment] = dataclasses.field(default_factory=list)  # the annotated video, without audio
+    resumed_at: int | None = None  # the frame this run continued from
+    frames_annotated: int = 0  # by this run
 
-    def stages(self, reader: VideoReader, outputs: OutputSet) -> TimelineWriter:
-        """Every frame through the stages into the timeline and (unless turned off) the video without audio."""
+    def stages(self, reader: VideoReader, outputs: OutputSet, checkpoints: Checkpoints, resume: bool) -> TimelineWriter:
+        """Every frame through the stages into the timeline and (unless turned off) the video without audio,
+        from the checkpoint an interrupted run left when ``resume``; checkpoints saved on the way."""
         info, timer, settings = reader.info, self.timer, self.settings
         annotator = FaceAnnotator(self.models, settings, timer)
         classes = self.models.classifier.classes
-        timeline = TimelineWriter(outputs.temp("csv"), classes)
-        writer = (
-            VideoWriter(
-                outputs.scratch("video.mp4"),
-                info.width,
-                info.height,
-                info.fps,
-                settings.crf,
-                settings.preset,
-                info.sample_aspect_ratio,
-            )
-            if settings.write_video
-            else None
-        )
+        # one chunk queued between stages keeps memory flat
+        chunk_size = self.models.compute.chunk_frames(settings.detect_every, info.width, info.height)
+        found = fingerprint(self.input_path, settings, self.models, chunk_size) if annotator.resumable else None
+        saved = checkpoints.start(found, resume)
+        timeline = TimelineWriter(checkpoints.csv_path if checkpoints.enabled else outputs.temp("csv"), classes)
+        if saved is not None:
+            self._restore(saved, annotator, timeline, reader)
+        encoding = Encoding(info.width, info.height, info.fps, settings.crf, settings.preset, info.sample_aspect_ratio)
+        done = saved.segments if saved is not None else ()
+        writer = SegmentedWriter(outputs.scratch("video.mp4"), encoding, done) if settings.write_video else None
 
         span = self.span
         cut = bool(self.time_range.start)  # a range starts the annotated video at 0; a whole video keeps its times
 
-        def write(results: list[FrameResult]) -> None:
-            for result in results:
+        def write(item: _Written) -> None:
+            if item.checkpoint is not None:
+                with timer("checkpoint"):
+                    mark = item.checkpoint
+                    if writer is not None:
+                        writer.cut(checkpoints.segment_path(len(writer.segments)))
+                    segments = writer.segments if writer is not None else []
+                    span_state = dataclasses.asdict(span)
+                    checkpoints.save(mark.next_frame, mark.next_time_s, mark.stream, timeline, span_state, segments)
+            for result in item.results:
                 span.add(result.frame)
                 with timer("csv"):
                     timeline.add(result)
@@ -245,17 +321,21 @@ class _Run:
                     with timer("encode"):
                         writer.write(image, result.frame.time_s - (span.first_s if cut else 0.0))
 
-        # one chunk queued between stages keeps memory flat
-        chunk_size = self.models.compute.chunk_frames(settings.detect_every, info.width, info.height)
         frames_in = Prefetch(_chunks(iter(reader), chunk_size, timer))
         results_out = Background(write)
         try:
-            done = 0
+            done = timeline.frames
             for chunk in frames_in:
                 if self.cancel is not None and self.cancel.is_set():
                     raise Cancelled(f"{self.input_path.name}: cancelled")
-                results_out.submit(annotator.process(chunk))
+                if saved is not None and not self.frames_annotated:
+                    _check_continues(saved, chunk[0])
+                # the state before the chunk, taken before the models move it on
+                due = checkpoints.due(chunk[0].time_s)
+                mark = _Mark(chunk[0].index, chunk[0].time_s, annotator.state()) if due else None
+                results_out.submit(_Written(annotator.process(chunk), mark))
                 done += len(chunk)
+                self.frames_annotated += len(chunk)
                 self._report(done, info)
             results_out.finish()
         finally:
@@ -263,10 +343,29 @@ class _Run:
             results_out.abort()
             if writer is not None:
                 with timer("encode"):
-                    writer.close()
+                    self.segments = writer.close()
         with timer("csv"):
             timeline.flush()
         return timeline
+
+    def _restore(self, saved: Saved, annotator: FaceAnnotator, timeline: TimelineWriter, reader: VideoReader) -> None:
+        """The stages as the checkpoint left them; the reader sent to the frame after it."""
+        try:
+            annotator.restore(saved.stream)
+            timeline.restore(saved.timeline)
+            self.span = FrameSpan(**saved.span)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"corrupt state ({exc.__class__.__name__})") from None
+        reader.start_at(saved.next_time_s)
+        self.resumed_at = saved.next_frame
+
+    def resume_report(self, checkpoints: Checkpoints) -> dict[str, Any]:
+        """For the summary's ``processing``: where this run started, how many frames it annotated, checkpoints."""
+        return {
+            "resumed_at_frame": self.resumed_at,
+            "frames_annotated": self.frames_annotated,
+            "checkpoints_saved": checkpoints.saved,
+        }
 
     def _report(self, done: int, info: VideoInfo) -> None:
         if self.progress is not None:
@@ -275,18 +374,19 @@ class _Run:
             self.progress(Progress(done, total, time.perf_counter() - self.t_start))
 
     def finish_video(self, info: VideoInfo, outputs: OutputSet) -> None:
-        """The input's audio muxed into the annotated video (or the video alone when there is none)."""
+        """The video's segments joined (stream copy) with the input's audio muxed in (or the video alone when
+        there is none)."""
         if not self.settings.write_video:
             return
-        video_only = outputs.scratch("video.mp4")
+        segments, out = self.segments, outputs.temp("video")
         start = self.span.first_s if self.time_range.start else 0.0
         with self.timer("mux"):
-            if info.has_audio and mux_audio(
-                video_only, self.input_path, outputs.temp("video"), start, self.time_range.end_s
-            ):
-                video_only.unlink()
+            if info.has_audio and mux_audio(segments, self.input_path, out, start, self.time_range.end_s):
+                return
+            if len(segments) == 1:
+                os.replace(segments[0].path, out)
             else:
-                os.replace(video_only, outputs.temp("video"))
+                join_segments(segments, out)
 
     def write_episodes(self, outputs: OutputSet, classes: list[str]) -> pd.DataFrame:
         """``NAME.episodes.csv`` from the finished timeline CSV, and ``NAME.eaf`` when asked for."""
@@ -313,6 +413,15 @@ class FrameSpan:
         if self.first is None:
             self.first, self.first_s = frame.index, frame.time_s
         self.last, self.last_s = frame.index, frame.time_s
+
+
+def _check_continues(saved: Saved, first: Frame) -> None:
+    """The resumed reader's first frame must be the checkpoint's next frame (same number, same time)."""
+    if (first.index, first.time_s) != (saved.next_frame, saved.next_time_s):
+        raise CheckpointError(
+            f"the video does not continue at its frame {saved.next_frame} ({saved.next_time_s} s) here "
+            f"(frame {first.index}, {first.time_s} s)"
+        )
 
 
 def _add_research(summary: dict[str, Any], run: _Run, episodes: pd.DataFrame) -> None:

@@ -7,8 +7,9 @@ the output folder, which must be the same folder on every node: a marker file wr
 by each worker (and one the other way round) checks that before any work.
 
 A worker process that dies (``kill -9``, out of memory, its node lost) costs a retry of its video on another
-worker, up to ``max_attempts`` in all; the dead worker is replaced by a new one. A video that fails for its
-own reasons comes back as a ``failed`` row and is never retried.
+worker, up to ``max_attempts`` in all; the dead worker is replaced by a new one. A retry continues from the
+video's last checkpoint (``--checkpoint-s``) in the shared output folder, as a run with ``--skip-existing``
+does. A video that fails for its own reasons comes back as a ``failed`` row and is never retried.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 
 from fer_video import __version__
 from fer_video.batch import SKIPPED, BatchRow, BatchTable, claim, output_names
+from fer_video.checkpoint import Checkpoints
 from fer_video.errors import Cancelled, FerVideoError
 from fer_video.locks import Lock
 from fer_video.outputs import OutputSet, output_paths, prepare_output_folder
@@ -81,6 +83,7 @@ def discard_partial(out_dir: Path, name: str) -> None:
     leftovers = OutputSet(out_dir, name)
     leftovers.scratch("video.mp4")  # the pipeline's video before its audio is muxed in
     leftovers.discard()
+    Checkpoints(out_dir, name).remove_unsaved()  # a saved checkpoint stays: a later run continues from it
 
 
 def _first_line(exc: BaseException) -> str:
@@ -123,13 +126,20 @@ class VideoWorker:
             error = _first_line(exc)
         return WorkerReport(node, host, __version__, self.threads, sees, wrote.name, error, os.getpid())
 
-    def annotate(self, path: str, shown: str, out_dir: str, name: str) -> BatchRow:
+    def annotate(self, path: str, shown: str, out_dir: str, name: str, resume: bool = False) -> BatchRow:
         from fer_video.batch import video_row
 
         hook = self.hook
         progress = (lambda p: hook(name, p)) if hook is not None else None
         return video_row(
-            Path(path), Path(out_dir), self.settings, models=self.models, name=name, progress=progress, shown=shown
+            Path(path),
+            Path(out_dir),
+            self.settings,
+            models=self.models,
+            name=name,
+            progress=progress,
+            shown=shown,
+            resume=resume,
         )
 
 
@@ -334,7 +344,8 @@ def run_batch_ray(
     try:
         if todo:
             with ray_session(options.address, quiet_logs=not options.worker_logs) as ray:
-                _run(ray, inputs, names, todo, out_dir, settings, options, worker_hook, in_flight, finish, take, cancel)
+                args = (inputs, names, todo, out_dir, settings, options, worker_hook, in_flight, finish, take, cancel)
+                _run(ray, *args, resume=skip_existing)
     finally:
         for _, i in in_flight.values():  # after the workers are gone: nothing writes any more
             discard_partial(out_dir, names[i])
@@ -356,9 +367,11 @@ def _run(
     finish: Callable[[int, BatchRow], None],
     take: Callable[[int], bool],
     cancel,
+    resume: bool = False,
 ) -> None:
     """The ``ray.wait`` loop: a video to each free worker (once ``take`` has its lock), results as they come,
-    dead workers replaced."""
+    dead workers replaced; a video whose worker died continues from its last checkpoint (``resume``: every
+    video does)."""
     deaths = _death_errors(ray)
     workers = _Workers(ray, settings, options, out_dir, hook)
     attempts: dict[int, int] = {}
@@ -374,7 +387,8 @@ def _run(
                 if not take(i):
                     continue
                 actor = free.pop()
-                ref = actor.annotate.remote(str(inputs[i].absolute()), str(inputs[i]), str(out_dir), names[i])
+                again = resume or i in attempts
+                ref = actor.annotate.remote(str(inputs[i].absolute()), str(inputs[i]), str(out_dir), names[i], again)
                 in_flight[ref] = (actor, i)
             if not in_flight and not starting:  # the videos left were all being annotated by another run
                 continue

@@ -4,6 +4,7 @@ so it behaves the same at any (or a variable) frame rate."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,13 @@ class ProbabilitySmoother:
 
     def reset(self) -> None:
         self._state.clear()
+
+    def state(self) -> dict[str, Any]:
+        """Each face's last time and smoothed probabilities, for a checkpoint."""
+        return {"faces": [[fid, t, value] for fid, (t, value) in self._state.items()]}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._state = {int(fid): (float(t), value) for fid, t, value in state["faces"]}
 
     def update(self, face_ids: np.ndarray, probs: np.ndarray, time_s: float) -> np.ndarray:
         if self.tau_s <= 0:

@@ -99,6 +99,24 @@ class TimelineWriter:
         self._header_written = True
         self._rows = []
 
+    def state(self) -> dict[str, Any]:
+        """The running statistics, for a checkpoint (call after ``flush``: the rows are in the file)."""
+        assert not self._rows, "flush() first"
+        return {
+            "header_written": self._header_written,
+            "frames": self.frames,
+            "frames_with_faces": self.frames_with_faces,
+            "faces": [[fid, {**vars(st), "emotions": dict(st.emotions)}] for fid, st in self.faces.items()],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue an earlier run's CSV (``path`` holds its rows) and statistics."""
+        self._header_written = bool(state["header_written"])
+        self.frames, self.frames_with_faces = int(state["frames"]), int(state["frames_with_faces"])
+        self.faces = {}
+        for fid, st in state["faces"]:
+            self.faces[int(fid)] = _FaceStats(**{**st, "emotions": Counter(st["emotions"])})
+
     def face_summaries(self) -> dict[str, Any]:
         out = {}
         for fid in sorted(self.faces):

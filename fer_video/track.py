@@ -3,7 +3,9 @@ and a fresh start after a scene cut."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -78,6 +80,22 @@ class FaceTracker:
         self._last_update_s = None
         self._interval_s = 0.0
 
+    def state(self) -> dict[str, Any]:
+        """Everything ``update`` and ``carry`` depend on (numbers and numpy arrays), for a checkpoint."""
+        return {
+            "tracks": [dataclasses.asdict(t) for t in self._tracks],
+            "next_id": self._next_id,
+            "last_update_s": self._last_update_s,
+            "interval_s": self._interval_s,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from ``state()`` of an earlier run: the same ids, boxes and memory."""
+        self._tracks = [_Track(**t) for t in state["tracks"]]
+        self._next_id = int(state["next_id"])
+        self._last_update_s = state["last_update_s"]
+        self._interval_s = float(state["interval_s"])
+
     @property
     def memory_s(self) -> float:
         """How long a face stays remembered (and carried) after it was last detected."""
@@ -128,6 +146,13 @@ class SceneCutDetector:
     def __init__(self, threshold: float = 0.5) -> None:
         self.threshold = threshold
         self._prev: np.ndarray | None = None
+
+    def state(self) -> dict[str, Any]:
+        """The previous frame's histogram (what the next frame is compared with), for a checkpoint."""
+        return {"prev": self._prev}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._prev = state["prev"]
 
     def is_cut(self, image: np.ndarray) -> bool:
         # 128x72 sampled pixels (nearest): a histogram as good for this test, at 1 % of an area resize's cost

@@ -122,6 +122,7 @@ class Settings:
     elan: bool = False  # also write NAME.eaf (ELAN) from the episodes
     start: float | str | None = None  # annotate from here: seconds or "[HH:]MM:SS[.ms]"; None: the beginning
     end: float | str | None = None  # up to here (the frame at `end` is not included); None: the end
+    checkpoint_s: float = 60.0  # save a checkpoint every this many seconds of video (resume: --skip-existing); 0: off
 
     def problems(self) -> list[tuple[str, str]]:
         """``(field, what is wrong)`` for every setting out of range (``options.ANNOTATE_OPTIONS``); empty when all

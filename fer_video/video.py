@@ -2,7 +2,8 @@
 
 ``VideoReader`` yields upright RGB ``Frame`` objects one at a time with their real presentation times.
 ``VideoWriter`` encodes H.264/yuv420p MP4 (even size, the input's frame times kept, so variable frame rate
-survives) and ``mux_audio`` copies the source's audio track into it.
+survives); ``SegmentedWriter`` does so in segments that each start on a keyframe (checkpoints), and
+``mux_audio`` / ``join_segments`` join them by stream copy, with the source's audio track.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -92,6 +95,11 @@ class VideoReader:
             except TimeRangeError:
                 self.close()
                 raise
+
+    def start_at(self, time_s: float) -> None:
+        """Read from the frame at ``time_s`` (a frame's ``time_s``, e.g. a checkpoint's) to the range's end, instead
+        of from the range's start; call before iterating. The frames keep their numbers and times."""
+        self.time_range = TimeRange(time_s, self.time_range.end_s)
 
     def _has_more_frames(self) -> bool:
         """Whether a second frame follows the first (decoded ahead and put back in the stream of frames)."""
@@ -296,7 +304,11 @@ class VideoWriter:
         crf: int = 23,
         preset: str = "veryfast",
         sample_aspect_ratio: Fraction = Fraction(1),
+        origin_pts: int | None = 0,
+        after_pts: int = -1,
     ) -> None:
+        """``origin_pts``: the time (90 kHz ticks) written as 0, None for the first frame's (a segment); ``after_pts``:
+        every frame comes after this time (the last frame of the segment before)."""
         self.path = Path(path)
         self.width, self.height = width + width % 2, height + height % 2
         try:
@@ -314,7 +326,8 @@ class VideoWriter:
         self._stream.time_base = _TIME_BASE
         self._stream.codec_context.time_base = _TIME_BASE
         self._stream.options = {"crf": str(crf), "preset": preset}
-        self._last_pts = -1
+        self.origin_pts = origin_pts
+        self.last_pts = after_pts
         self.frames = 0
 
     def write(self, image: np.ndarray, time_s: float) -> None:
@@ -325,9 +338,11 @@ class VideoWriter:
         # (1.4 vs 9.5 CPU-ms per 720p frame; docs/performance.md)
         yuv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2YUV_I420)
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
-        pts = max(int(round(time_s / _TIME_BASE)), self._last_pts + 1)
-        frame.pts, frame.time_base = pts, _TIME_BASE
-        self._last_pts = pts
+        pts = max(int(round(time_s / _TIME_BASE)), self.last_pts + 1)
+        if self.origin_pts is None:  # a segment: its first frame is its time 0
+            self.origin_pts = pts
+        frame.pts, frame.time_base = pts - self.origin_pts, _TIME_BASE
+        self.last_pts = pts
         self._mux(self._stream.encode(frame))
         self.frames += 1
 
@@ -351,8 +366,128 @@ class VideoWriter:
                 raise OutputError(f"{self.path.name}: cannot finish output ({_reason(exc)})") from None
 
 
-def mux_audio(video_path: Path, source: Path, out_path: Path, start_s: float = 0.0, end_s: float | None = None) -> bool:
-    """Write ``out_path`` = the video of ``video_path`` + the first audio track of ``source``.
+@dataclass(frozen=True)
+class Segment:
+    """A finished part of an annotated video: a complete MP4 whose time 0 is ``origin_pts`` (90 kHz ticks) of the
+    whole video, up to ``last_pts``; it starts on a keyframe (a new encoder), so segments join without re-encoding."""
+
+    path: Path
+    origin_pts: int
+    last_pts: int
+    frames: int
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """What every segment of one annotated video is encoded with (``VideoWriter``'s arguments)."""
+
+    width: int
+    height: int
+    fps: float
+    crf: int = 23
+    preset: str = "veryfast"
+    sample_aspect_ratio: Fraction = Fraction(1)
+
+
+class SegmentedWriter:
+    """The annotated video as segments: frames go into ``live`` (a ``VideoWriter``); ``cut(path)`` finishes the
+    live segment, moves it to ``path`` and starts the next one, which starts on a keyframe and continues the
+    frame times. ``done``: the segments of an earlier, interrupted run to continue after."""
+
+    def __init__(self, live: Path, encoding: Encoding, done: Sequence[Segment] = ()) -> None:
+        self.live = Path(live)
+        self.encoding = encoding
+        self.segments = list(done)
+        last = self.segments[-1].last_pts if self.segments else -1
+        self._writer: VideoWriter | None = self._open(None if self.segments else 0, last)
+
+    def _open(self, origin_pts: int | None, after_pts: int) -> VideoWriter:
+        e = self.encoding
+        return VideoWriter(
+            self.live, e.width, e.height, e.fps, e.crf, e.preset, e.sample_aspect_ratio, origin_pts, after_pts
+        )
+
+    @property
+    def last_pts(self) -> int:
+        assert self._writer is not None
+        return self._writer.last_pts
+
+    def write(self, image: np.ndarray, time_s: float) -> None:
+        assert self._writer is not None
+        self._writer.write(image, time_s)
+
+    def cut(self, path: Path) -> Segment | None:
+        """Finish the live segment as ``path`` (None: it holds no frame yet, nothing to cut)."""
+        writer = self._writer
+        assert writer is not None
+        if not writer.frames:
+            return None
+        self._writer = None
+        writer.close()
+        os.replace(self.live, path)
+        segment = Segment(Path(path), int(writer.origin_pts or 0), writer.last_pts, writer.frames)
+        self.segments.append(segment)
+        self._writer = self._open(None, writer.last_pts)
+        return segment
+
+    def close(self) -> list[Segment]:
+        """Finish the live segment; every segment in order (the live one last, under its own name)."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return list(self.segments)
+        writer.close()
+        if not writer.frames:
+            return list(self.segments)
+        return [*self.segments, Segment(self.live, int(writer.origin_pts or 0), writer.last_pts, writer.frames)]
+
+
+def _segment_packets(segments: Sequence[Segment]) -> Iterator[av.Packet]:
+    """The video packets of ``segments`` in order, their times moved to the whole video's (stream copy)."""
+    extradata = None
+    for seg in segments:
+        with av.open(str(seg.path)) as vid:
+            v_in = vid.streams.video[0]
+            if extradata is None:
+                extradata = v_in.codec_context.extradata
+            elif v_in.codec_context.extradata != extradata:
+                raise OutputError(f"{seg.path.name}: a segment encoded with other parameters, cannot join it")
+            shift = int(round(Fraction(seg.origin_pts) * _TIME_BASE / v_in.time_base))
+            for p in vid.demux(v_in):
+                if p.dts is None:
+                    continue
+                p.pts, p.dts = (p.pts + shift if p.pts is not None else None), p.dts + shift
+                yield p
+
+
+def _as_segments(video: Path | Sequence[Segment]) -> Sequence[Segment]:
+    return [Segment(Path(video), 0, 0, 0)] if isinstance(video, (str, Path)) else video
+
+
+def join_segments(segments: Sequence[Segment], out_path: Path) -> None:
+    """Write ``out_path`` = the segments one after the other, by stream copy (no re-encoding). Write errors raise
+    ``OSError``, other FFmpeg failures ``OutputError``; nothing is left at ``out_path`` after a failure."""
+    try:
+        with (
+            av.open(str(segments[0].path)) as first,
+            av.open(str(out_path), "w", format="mp4", options={"movflags": "+faststart"}) as out,
+        ):
+            v_out = out.add_stream_from_template(first.streams.video[0])
+            for packet in _segment_packets(segments):
+                packet.stream = v_out
+                out.mux(packet)
+    except OSError:
+        Path(out_path).unlink(missing_ok=True)
+        raise
+    except av.FFmpegError as exc:
+        Path(out_path).unlink(missing_ok=True)
+        raise OutputError(f"{Path(out_path).name}: cannot join the video's segments ({_reason(exc)})") from None
+
+
+def mux_audio(
+    video: Path | Sequence[Segment], source: Path, out_path: Path, start_s: float = 0.0, end_s: float | None = None
+) -> bool:
+    """Write ``out_path`` = the video of ``video`` (a file, or segments joined by stream copy) + the first audio
+    track of ``source``.
 
     The audio is copied as it is when browsers play its codec, else re-encoded to AAC; its timing relative
     to the video start is kept (late-starting audio stays late). With ``start_s``/``end_s`` (seconds of the
@@ -362,7 +497,7 @@ def mux_audio(video_path: Path, source: Path, out_path: Path, start_s: float = 0
     raise ``OSError``.
     """
     try:
-        return _mux_audio(video_path, source, out_path, start_s, end_s)
+        return _mux_audio(_as_segments(video), source, out_path, start_s, end_s)
     except OSError:
         Path(out_path).unlink(missing_ok=True)
         raise
@@ -372,7 +507,7 @@ def mux_audio(video_path: Path, source: Path, out_path: Path, start_s: float = 0
         return False
 
 
-def _mux_audio(video_path: Path, source: Path, out_path: Path, start_s: float, end_s: float | None) -> bool:
+def _mux_audio(segments: Sequence[Segment], source: Path, out_path: Path, start_s: float, end_s: float | None) -> bool:
     with av.open(str(source), metadata_errors="ignore") as src:
         if not src.streams.audio:
             return False
@@ -380,11 +515,10 @@ def _mux_audio(video_path: Path, source: Path, out_path: Path, start_s: float, e
         v_src = src.streams.video[0] if src.streams.video else None
         offset = float((v_src.start_time or 0) * v_src.time_base) if v_src is not None and v_src.time_base else 0.0
         with (
-            av.open(str(video_path)) as vid,
+            av.open(str(segments[0].path)) as first,
             av.open(str(out_path), "w", format="mp4", options={"movflags": "+faststart"}) as out,
         ):
-            v_in = vid.streams.video[0]
-            v_out = out.add_stream_from_template(v_in)
+            v_out = out.add_stream_from_template(first.streams.video[0])
             copy = a_in.codec_context.name in BROWSER_AUDIO
             if copy:
                 a_out = out.add_stream_from_template(a_in)
@@ -395,9 +529,8 @@ def _mux_audio(video_path: Path, source: Path, out_path: Path, start_s: float, e
             a_stop = int(round((end_s - start_s) / a_in.time_base)) if end_s is not None and a_in.time_base else None
 
             def video_packets():
-                for p in vid.demux(v_in):
-                    if p.dts is not None:
-                        yield float(p.dts * v_in.time_base), 0, p
+                for p in _segment_packets(segments):
+                    yield float(p.dts * p.time_base), 0, p
 
             if start_s > 0:  # read the audio from the range's start, not from the beginning of the file
                 _seek_quietly(src, a_in, a_shift)
