@@ -356,7 +356,7 @@ class _Run:
             self.span = FrameSpan(**saved.span)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CheckpointError(f"corrupt state ({exc.__class__.__name__})") from None
-        reader.start_at(saved.next_time_s)
+        reader.start_at(saved.next_time_s, saved.next_frame)
         self.resumed_at = saved.next_frame
 
     def resume_report(self, checkpoints: Checkpoints) -> dict[str, Any]:

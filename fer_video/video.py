@@ -54,6 +54,7 @@ class VideoReader:
         self.path = Path(path)
         self.time_range = time_range or TimeRange()
         self._threads = threads
+        self._start_index: int | None = None  # the number of the range's first frame, when known (start_at)
         if not self.path.exists():
             raise InputError(f"{self.path.name}: no such file")
         if self.path.is_dir():
@@ -96,10 +97,12 @@ class VideoReader:
                 self.close()
                 raise
 
-    def start_at(self, time_s: float) -> None:
-        """Read from the frame at ``time_s`` (a frame's ``time_s``, e.g. a checkpoint's) to the range's end, instead
-        of from the range's start; call before iterating. The frames keep their numbers and times."""
+    def start_at(self, time_s: float, index: int) -> None:
+        """Read from frame number ``index`` at ``time_s`` (a checkpoint's next frame) to the range's end, instead of
+        from the range's start; call before iterating. The frames keep their numbers and times; the frames before
+        are not counted again (a long file's packets are not read up to there)."""
         self.time_range = TimeRange(time_s, self.time_range.end_s)
+        self._start_index = index
 
     def _has_more_frames(self) -> bool:
         """Whether a second frame follows the first (decoded ahead and put back in the stream of frames)."""
@@ -186,7 +189,9 @@ class VideoReader:
             return enumerate(itertools.chain([self._first], self._frames))
         pts = start_pts(self._stream, self.time_range.start)
         try:
-            first = count_frames_before(self.path, self._stream.index, pts)
+            first = self._start_index
+            if first is None:
+                first = count_frames_before(self.path, self._stream.index, pts)
             frames = seek_frames(self._container, self._stream, pts)
         except SeekUnsupported as exc:
             log.info("%s: cannot seek (%s); decoding from the beginning up to the start", self.path.name, exc)

@@ -122,6 +122,33 @@ def test_a_worker_killed_mid_video_costs_a_retry_and_a_video_that_kills_every_wo
     assert sorted(p.name for p in out.iterdir()) == [*a_outputs, "batch.csv"]
 
 
+def test_a_retry_after_a_lost_worker_continues_from_the_last_checkpoint(
+    ray_cluster, make_video, fast_settings, models, tmp_path
+):
+    """Checkpoints every second: the worker of ``long`` dies (SIGKILL) once the first is saved; its retry, on a new
+    worker, continues from it (without --skip-existing) and writes the single-process run's CSV."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_video("ray-long.mp4", seconds=6.0).rename(folder / "long.mp4")
+    settings = dataclasses.replace(fast_settings, write_video=False, checkpoint_s=1.0)
+    reference = tmp_path / "ref"
+    run_batch(sorted(folder.iterdir()), reference, settings, models=models, batch_csv=False)
+    out = tmp_path / "out"
+    state = out / ".long.resume.json.part"
+    crashed = tmp_path / "crashed"
+
+    def hook(name, progress):  # on the worker: kill it once, as soon as a checkpoint is saved
+        if state.exists() and not crashed.exists():
+            crashed.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    rows = run_batch_ray(sorted(folder.iterdir()), out, settings, RayOptions(workers=1), worker_hook=hook)
+    assert crashed.exists() and [r.status for r in rows] == ["ok"]
+    assert rows[0].reason.startswith("resumed at frame ")
+    assert (out / "long.timeline.csv").read_bytes() == (reference / "long.timeline.csv").read_bytes()
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
 def test_an_output_folder_the_workers_do_not_see_is_refused(ray_cluster, folder, settings, monkeypatch, tmp_path):
     from fer_video import ray_engine
 

@@ -259,3 +259,32 @@ def test_run_batch_with_skip_existing_resumes(clip, real_models, tmp_path):
     rows = run_batch([clip], out, SETTINGS, models=real_models, skip_existing=True, batch_csv=False)
     assert [(r.status, r.reason.startswith("resumed at frame ")) for r in rows] == [("ok", True)]
     assert parts(out) == []
+
+
+def test_segments_join_by_stream_copy_with_every_frame_time(tmp_path):
+    """A variable frame rate cut into segments (each on a keyframe) and joined: the same packets, not re-encoded,
+    and the frames at their times."""
+    import numpy as np
+
+    from fer_video.video import Encoding, SegmentedWriter, join_segments
+
+    times = [round(0.1 * i + 0.03 * (i % 3), 4) for i in range(30)]
+    writer = SegmentedWriter(tmp_path / "live.mp4", Encoding(64, 48, 10.0, preset="ultrafast"))
+    rng = np.random.default_rng(0)
+    for i, t in enumerate(times):
+        if i in (7, 20):
+            writer.cut(tmp_path / f"seg{i}.mp4")
+        writer.write(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), t)
+    segments = writer.close()
+    assert [s.frames for s in segments] == [7, 13, 10]
+    join_segments(segments, tmp_path / "joined.mp4")
+
+    def packets(path):
+        with av.open(str(path)) as c:
+            return [(bytes(p), p.is_keyframe) for p in c.demux(video=0) if p.size]
+
+    joined = packets(tmp_path / "joined.mp4")
+    assert joined == [p for s in segments for p in packets(s.path)]
+    assert [i for i, (_, key) in enumerate(joined) if key] == [0, 7, 20]
+    with av.open(str(tmp_path / "joined.mp4")) as c:
+        assert [round(float(f.pts * f.time_base), 4) for f in c.decode(video=0)] == times
