@@ -9,6 +9,7 @@ checkpoints (checkpoint.Checkpoints) between chunks of frames let an interrupted
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -189,11 +190,12 @@ def annotate_video(
     loading = Later(load_models, settings) if models is None else None  # overlaps with opening the video
     prepare_output_folder(out_dir)
     name = name or input_path.stem
+    attempt = functools.partial(_annotate, input_path, out_dir, settings, name, models, loading, progress, cancel)
     try:
-        return _annotate(input_path, out_dir, settings, name, models, loading, progress, cancel, t_start, resume)
+        return attempt(t_start, resume)
     except CheckpointError as exc:  # found out only once the video was opened: start again without it
         note_discarded(name, str(exc))
-        return _annotate(input_path, out_dir, settings, name, models, loading, progress, cancel, t_start, False)
+        return attempt(t_start, False)
 
 
 def _annotate(
@@ -208,6 +210,7 @@ def _annotate(
     t_start: float,
     resume: bool,
 ) -> VideoResult:
+    """``annotate_video`` once: from the checkpoint when ``resume`` finds a usable one, else from the start."""
     timer = StageTimer()
     time_range = settings.time_range()
     try:
