@@ -344,8 +344,21 @@ def run_batch_ray(
     try:
         if todo:
             with ray_session(options.address, quiet_logs=not options.worker_logs) as ray:
-                args = (inputs, names, todo, out_dir, settings, options, worker_hook, in_flight, finish, take, cancel)
-                _run(ray, *args, resume=skip_existing)
+                _run(
+                    ray,
+                    inputs,
+                    names,
+                    todo,
+                    out_dir,
+                    settings,
+                    options,
+                    worker_hook,
+                    in_flight,
+                    finish,
+                    take,
+                    cancel,
+                    resume=skip_existing,
+                )
     finally:
         for _, i in in_flight.values():  # after the workers are gone: nothing writes any more
             discard_partial(out_dir, names[i])
