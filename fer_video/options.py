@@ -51,6 +51,14 @@ class Field:
 
 
 @dataclass(frozen=True)
+class Toggle:
+    """How the web app shows an on/off option."""
+
+    label: str
+    info: str | None = None
+
+
+@dataclass(frozen=True)
 class Option:
     """One annotate option. ``low``/``high`` bound numbers (inclusive); ``rule`` says so in messages;
     ``help`` may name ``{default}``."""
@@ -65,7 +73,7 @@ class Option:
     choices: tuple[str, ...] | None = None
     rule: str = ""  # what a valid value is ("" : not checked)
     metavar: str | None = None
-    ui: Slider | Field | None = None
+    ui: Slider | Field | Toggle | None = None
     valid: Callable[[Any], bool] | None = None  # a check of its own (times), instead of low/high
 
     def ok(self, value: Any) -> bool:
@@ -102,7 +110,13 @@ ANNOTATE_OPTIONS: tuple[Option, ...] = (
         whole=True,
         rule=">= 1",
         metavar="N",
-        ui=Slider(1, 10, 1, "Detect faces every N frames", "Higher is faster; the tracker carries boxes in between."),
+        ui=Slider(
+            1,
+            10,
+            1,
+            "Detect faces every N frames",
+            "Higher is faster; the tracker carries boxes in between. Crowds and moving faces: 1.",
+        ),
     ),
     Option(
         "detect_max_side",
@@ -121,7 +135,9 @@ ANNOTATE_OPTIONS: tuple[Option, ...] = (
         low=1,
         rule=">= 1 pixel",
         metavar="PX",
-        ui=Slider(12, 300, 1, "Minimum face size (pixels)"),
+        ui=Slider(
+            12, 300, 1, "Minimum face size (pixels)", "Smaller finds small or distant faces (crowds), a little slower."
+        ),
     ),
     Option(
         "det_threshold",
@@ -148,6 +164,7 @@ ANNOTATE_OPTIONS: tuple[Option, ...] = (
         "--tta",
         bool,
         "flip test-time augmentation: also classify the mirror image and average (default {default})",
+        ui=Toggle("Flip test-time augmentation", "Also classify the mirror image: a little more accurate, slower."),
     ),
     Option(
         "precision",

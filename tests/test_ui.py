@@ -303,19 +303,29 @@ def test_settings_controls_refuse_what_the_cli_refuses(app):
 
 
 def test_the_settings_controls_come_from_the_options_table(app):
-    from fer_video.options import OPTIONS, Field
+    from fer_video.options import OPTIONS, Field, Toggle
     from fer_video.ui.controls import SHOWN
 
     demo = build_demo(app)
     components = demo.get_config_file()["components"]
     sliders = {c["props"]["label"]: c["props"] for c in components if c["type"] == "slider"}
     fields = {c["props"]["label"]: c["props"] for c in components if c["type"] == "textbox"}
+    boxes = {c["props"]["label"]: c["props"] for c in components if c["type"] == "checkbox"}
     for name in SHOWN:
         ui = OPTIONS[name].ui
-        if isinstance(ui, Field):  # the times of a range
+        if name == "device":  # the machine's devices, not a row of the table
+            assert ui is None
+        elif isinstance(ui, Field):  # the times of a range
             assert fields[ui.label]["placeholder"] == ui.placeholder
+        elif isinstance(ui, Toggle):
+            assert boxes[ui.label]["value"] is False and boxes[ui.label]["info"] == ui.info
         else:
             assert (sliders[ui.label]["minimum"], sliders[ui.label]["maximum"]) == (ui.low, ui.high)
+            assert sliders[ui.label]["info"] == ui.info
+    # the crowd hint, on the Video and the Batch tab alike (both tabs' settings are made here)
+    every = OPTIONS["detect_every"].ui
+    assert "Crowds" in every.info and "crowds" in OPTIONS["min_face"].ui.info
+    assert sum(c["type"] == "slider" and c["props"]["label"] == every.label for c in components) == 2
 
 
 def test_the_job_handlers_do_not_import_gradio():
@@ -363,7 +373,7 @@ def test_only_the_annotate_endpoint_is_public(app):
     assert list(info["named_endpoints"]) == ["/annotate"] and not info["unnamed_endpoints"]
     api = info["named_endpoints"]["/annotate"]
     names = [p["parameter_name"] for p in api["parameters"]]
-    assert names == ["video", "detect_every", "smoothing", "min_face", "min_episode", "start", "end", "device"]
+    assert names == ["video", "detect_every", "smoothing", "min_face", "min_episode", "start", "end", "device", "tta"]
     assert all(p["parameter_has_default"] for p in api["parameters"][1:])  # the tab's defaults
     assert [r["label"] for r in api["returns"]] == ["annotated video", "timeline CSV", "summary JSON"]
     public = [fn for fn in demo.fns.values() if fn.api_visibility != "private"]
@@ -372,7 +382,7 @@ def test_only_the_annotate_endpoint_is_public(app):
 
 
 def test_plot_updates_have_quantitative_axes_and_start_empty(app, demo_video):
-    from fer_video.ui.video_tab import emotion_plot, plot_value
+    from fer_video.ui.results_view import emotion_plot, plot_value
 
     plot = emotion_plot()
     assert plot.value is None  # created without a value: the browser builds the chart from the first update
@@ -382,3 +392,107 @@ def test_plot_updates_have_quantitative_axes_and_start_empty(app, demo_video):
         assert shown.datatypes["time_s"] == shown.datatypes["probability"] == "quantitative"
         assert shown.datatypes["emotion"] == "nominal"
     assert plot_value(out.plot, None) is None and plot_value(None, "face 0") is None
+
+
+def test_faces_are_listed_most_frames_first_with_a_thumbnail_each(app, demo_video):
+    from PIL import Image
+
+    out = app.annotate(str(demo_video), 5, 0.3, 20, "cpu")
+    per_face = out.result.summary["per_face"]
+    frames = [per_face[f.split()[1]]["frames"] for f in out.faces]
+    assert frames == sorted(frames, reverse=True)
+    assert list(out.table["face"]) == out.faces  # the picker and the table: one order
+    listing = out.face_list
+    assert listing.order == out.faces and not listing.brief  # both faces are seen for 1.5 s
+    assert set(listing.thumbs) == set(out.faces)
+    for face, path in listing.thumbs.items():
+        assert path.parent.parent == out.job_dir  # in the job's folder: deleted with it
+        with Image.open(path) as im:
+            assert im.format == "JPEG" and max(im.size) <= 64 and min(im.size) >= 8, (face, im.size)
+
+
+def test_face_order_brief_tracks_and_the_table_as_shown(tmp_path):
+    import pandas as pd
+
+    from fer_video.ui.faces import Faces, brief_faces, brief_note, face_order, shown_faces, shown_table
+    from fer_video.ui.results_view import row_face
+
+    per_face = {"0": {"frames": 3}, "1": {"frames": 250}, "2": {"frames": 40}, "3": {"frames": 40}}
+    assert face_order(per_face) == ["face 1", "face 2", "face 3", "face 0"]  # ties: lower id first
+    assert brief_faces(per_face, fps=25.0) == {"face 0"}  # under 0.5 s (13 frames at 25 fps)
+    assert brief_faces({"0": {"frames": 3}}, fps=25.0) == frozenset()  # never hide every face
+    thumb = tmp_path / "t.jpg"
+    thumb.write_bytes(b"\xff\xd8jpeg")
+    faces = Faces(face_order(per_face), brief_faces(per_face, 25.0), {"face 2": thumb})
+    table = pd.DataFrame({"face": [f"face {i}" for i in range(4)], "frames": [3, 250, 40, 40]})
+    shown = shown_table(table, faces)
+    assert list(shown["frames"]) == [250, 40, 40]  # the brief face hidden, the rest most frames first
+    assert shown["face"][1].startswith("![face 2](data:image/jpeg;base64,") and shown["face"][1].endswith("face 2")
+    assert len(shown_table(table, faces, show_all=True)) == 4
+    assert shown_faces(faces) == ["face 1", "face 2", "face 3"]
+    assert brief_note(faces) == "1 face seen under 0.5 s hidden"
+    # a clicked row's face: from its face cell (also after sorting the table by a column), else its position
+    assert row_face([shown["face"][1], 40], [0, 0], shown_faces(faces)) == "face 2"
+    assert row_face(None, [2, 1], shown_faces(faces)) == "face 3"
+    assert row_face(["?"], [9, 0], shown_faces(faces)) is None
+
+
+def test_tta_toggle_reaches_the_settings(app):
+    from fer_video.ui.controls import SHOWN, named
+
+    values = named((1, 0.3, 40, 0.5, "", "", "cpu", True))
+    assert list(values) == list(SHOWN)
+    s = app.settings(**{k: v for k, v in values.items()})
+    assert s.tta is True and app.settings(1, 0.3, 40, "cpu").tta is False
+    with pytest.raises(ValueError, match="expected 8 settings values"):
+        named((1, 0.3))
+
+
+def test_webcam_rate_status_is_said_every_few_frames(app, models):
+    from fer_video.pipeline import FaceAnnotator
+    from fer_video.ui.jobs import WebcamSession
+    from fer_video.ui.webcam_tab import RATE_EVERY, rate_status
+
+    session = WebcamSession(FaceAnnotator(models, app.settings(1, 0.3, 40, "cpu")), start=100.0)
+    said = []
+    for index in range(1, 2 * RATE_EVERY + 1):
+        session.index = index
+        status = rate_status(session, now=100.0 + index / 5)
+        if isinstance(status, str):
+            said.append(status)
+    assert said == ["**Live**: 5.0 annotated frames a second (the camera's own preview runs ahead of them)."] * 2
+    assert not isinstance(rate_status(None), str)
+
+
+def test_results_are_hidden_until_a_run_and_the_share_button_is_off(app):
+    demo = build_demo(app)
+    components = {c["props"].get("elem_id"): c for c in demo.get_config_file()["components"]}
+    assert components["results"]["props"]["visible"] is False  # no empty plot, no table headed "1 2 3"
+    assert components["batch-table"]["props"]["visible"] is False
+    assert components["emotion-plot"]["props"].get("value") is None
+    assert "share" not in components["cam-out"]["props"]["buttons"]
+    assert components["cam-row"]["props"]["visible"] is False  # until the browser says there is a camera
+
+
+def test_thumbnails_and_plot_offset_follow_a_time_range(app, demo_video):
+    from fer_video.ui.results_view import run_offset
+
+    out = app.annotate(str(demo_video), 5, 0.3, 20, "cpu", start="0.5")
+    assert set(out.face_list.thumbs) == set(out.faces) and out.faces
+    assert run_offset(out.result.summary) == pytest.approx(0.5, abs=0.05)  # the annotated video's 0 is at 0.5 s
+    assert run_offset({"range": None}) == 0.0 and run_offset({"range": {"end_s": 3.0, "first_s": 0.0}}) == 0.0
+
+
+def test_show_all_brings_back_brief_faces_in_picker_and_table():
+    import pandas as pd
+
+    from fer_video.ui.faces import Faces
+    from fer_video.ui.results_view import RunView, on_show_all
+
+    table = pd.DataFrame({"face": ["face 0", "face 1"], "frames": [90, 2]})
+    view = RunView(pd.DataFrame(), table, Faces(["face 0", "face 1"], frozenset({"face 1"})))
+    picker, shown = on_show_all(True, view, "face 0")
+    assert picker.choices == [("face 0", "face 0"), ("face 1", "face 1")] and picker.value == "face 0"
+    assert [row[1] for row in shown.value["data"]] == [90, 2]
+    picker, shown = on_show_all(False, view, "face 1")
+    assert picker.value == "face 0" and len(shown.value["data"]) == 1  # the picked face was hidden: the first

@@ -74,6 +74,32 @@ PLOT_STATE_JS = """
 """
 
 
+# the plot's time marker (the time it shows, its page x) and where time ``t`` is on the plot (page x, and the
+# middle of the plot area's height); null while there is no marker
+MARKER_JS = """
+(t) => {
+  const m = document.querySelector('#fer-plot-marker');
+  const svg = document.querySelector('#emotion-plot svg');
+  if (!m || !svg || m.style.display === 'none') return null;
+  const area = svg.querySelector('g.role-frame.root > g > path.background').getBoundingClientRect();
+  const x = [...svg.querySelectorAll('g.role-axis')].find((a) => (a.getAttribute('aria-label') || '').startsWith('X-'));
+  const [, lo, hi] = /values from (\\S+) to (\\S+)/.exec(x.getAttribute('aria-label')).map(parseFloat);
+  return {time: parseFloat(m.dataset.time), left: m.getBoundingClientRect().left,
+          expected: area.left + (t - lo) / (hi - lo) * area.width, middle: area.top + area.height / 2};
+}
+"""
+
+
+def _marker_at(page, t: float) -> dict:
+    """Wait until the marker shows time ``t`` (to 0.05 s), then where it is."""
+    page.wait_for_function(
+        f"(({MARKER_JS})({t}) || {{time: -1}}).time - {t} < 0.05 && "
+        f"(({MARKER_JS})({t}) || {{time: -1}}).time - {t} > -0.05",
+        timeout=60_000,
+    )
+    return page.evaluate(f"({MARKER_JS})({t})")
+
+
 def _drawn_plot(page) -> dict:
     """Wait until the plot has drawn lines, then what it drew."""
     page.wait_for_function(f"(({PLOT_STATE_JS})() || {{lines: 0}}).lines > 0", timeout=180_000)
@@ -158,6 +184,8 @@ def test_upload_annotate_watch_plot_and_download(server, browser, demo_video, mo
     page.set_default_timeout(90_000)
     page.goto(url)
     page.locator("#annotate").wait_for()
+    # before any run: no results box (no empty plot with a legend title, no table headed "1 2 3")
+    assert page.locator("#emotion-plot").count() == 0 and page.locator("#face-table").count() == 0
 
     # upload: the input shows the clip
     page.locator("#video-in input[type=file]").set_input_files(str(demo_video))
@@ -180,9 +208,25 @@ def test_upload_annotate_watch_plot_and_download(server, browser, demo_video, mo
     page.get_by_role("option", name="face 1").click()
     page.wait_for_timeout(1500)
     _assert_plot_draws(_drawn_plot(page), classes)
-    # the per-face table has a row per face
+    # the per-face table has a row per face, each with its thumbnail; a click on a row picks that face
     table_text = page.locator("#face-table").inner_text()
     assert "face 0" in table_text and "dominant" in table_text
+    thumbs = page.evaluate("() => [...document.querySelectorAll('#face-table img')].map((i) => i.naturalWidth)")
+    assert thumbs and all(0 < w <= 64 for w in thumbs), thumbs
+    page.locator("#face-table p:visible").filter(has_text="face 0").first.click()
+    page.wait_for_function("document.querySelector('#face-pick input').value === 'face 0'", timeout=60_000)
+    _assert_plot_draws(_drawn_plot(page), classes)
+
+    # the plot's time marker follows the video; a click on the plot seeks the video there
+    page.locator("#emotion-plot").scroll_into_view_if_needed()
+    page.evaluate("document.querySelector('#video-out video').currentTime = 1.0")
+    where = _marker_at(page, 1.0)
+    assert abs(where["left"] - where["expected"]) < 3, where
+    half = page.evaluate(f"({MARKER_JS})(0.5)")
+    page.mouse.click(half["expected"], half["middle"])
+    page.wait_for_function("Math.abs(document.querySelector('#video-out video').currentTime - 0.5) < 0.08")
+    where = _marker_at(page, 0.5)
+    assert abs(where["left"] - where["expected"]) < 3, where
 
     # the CSV download is the timeline: its columns, one frame per source frame
     with page.expect_download() as info:
@@ -218,7 +262,8 @@ def test_one_face_plot_then_new_run_and_error_clear_the_old_results(server, brow
     page = browser.new_page(viewport={"width": 1280, "height": 1100})
     page.set_default_timeout(90_000)
     page.goto(url)
-    page.locator("#emotion-plot").wait_for()
+    page.locator("#annotate").wait_for()
+    page.wait_for_timeout(1000)  # what the page shows once it has settled
     empty = page.evaluate(PLOT_STATE_JS)  # before any run: no empty chart with axes and a stray legend title
     assert empty is None or (not empty["x_axis"] and not empty["legend"] and not empty["lines"]), empty
     assert not page.locator("#emotion-plot svg g.role-legend-title").count()
@@ -274,25 +319,87 @@ def test_bad_upload_shows_an_error_and_webcam_tab_says_no_camera(server, browser
     # no camera in this browser: the Webcam tab says so instead of staying blank
     page.get_by_role("tab", name="Webcam").click()
     page.get_by_text("No camera found").wait_for()
+    assert page.locator("#cam").count() == 0 and not page.get_by_text("Click to Access Webcam").count()
     page.close()
 
 
-def test_webcam_stream_is_annotated_live(server, playwright):
-    """Chromium's fake camera (a moving test pattern) streams frames; annotated frames come back."""
+def test_webcam_stream_is_annotated_live_and_stops_clearly(server, playwright):
+    """Chromium's fake camera (a moving test pattern), on a phone-sized page: Start streams frames and
+    annotated frames come back; the Start/Stop button sits under the picture; Stop clears the annotated
+    picture and says so."""
     _, url = server
     fake_camera = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
     b = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS + fake_camera)
     try:
-        page = b.new_context(viewport={"width": 1280, "height": 900}, permissions=["camera"]).new_page()
+        page = b.new_context(viewport={"width": 390, "height": 844}, permissions=["camera"]).new_page()
         page.set_default_timeout(90_000)
         page.goto(url)
         page.get_by_role("tab", name="Webcam").click()
         page.get_by_text("Camera found").wait_for()
         page.get_by_text("Click to Access Webcam").click()
-        page.locator("#cam button", has_text="Record").click()
+        start = page.locator("#cam button.capture-button")
+        start.wait_for()
+        assert start.inner_text().strip() == "Start"  # nothing is recorded
+        picture = page.locator("#cam video").bounding_box()
+        button = start.bounding_box()
+        assert button["y"] >= picture["y"] + picture["height"] - 1, (button, picture)  # under it, not over it
+        start.click()
         out = page.locator("#cam-out img")
         out.wait_for(timeout=180_000)
         first = out.get_attribute("src")
         page.wait_for_function(f"document.querySelector('#cam-out img').src !== {first!r}", timeout=180_000)
+        page.get_by_text(re.compile(r"Live.*annotated frames a second")).wait_for(timeout=180_000)
+        labels = page.evaluate(
+            "() => [...document.querySelectorAll('#cam-out button')].map((b) => b.getAttribute('aria-label') || '')"
+        )
+        assert not any("share" in x.lower() for x in labels), labels
+        page.locator("#cam button.capture-button", has_text="Stop").click()
+        page.get_by_text("Stopped.").wait_for(timeout=60_000)
+        page.wait_for_function("!document.querySelector('#cam-out img')", timeout=60_000)  # no frozen last frame
+        assert "Start" in start.inner_text()
     finally:
         b.close()
+
+
+def test_batch_progress_never_goes_backwards(server, browser, make_video):
+    """Three tiny clips: the bar's share and the "Video k of 3" it names only move forward, to the end."""
+    _, url = server
+    clips = [make_video(f"batch-{k}.mp4", faces=1, seconds=1.0, audio=False) for k in range(3)]
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(90_000)
+    page.goto(url)
+    page.get_by_role("tab", name="Batch").click()
+    assert page.locator("#batch-table").count() == 0  # no empty grid headed "1 2 3" before a run
+    page.locator("#batch-files input[type=file]").set_input_files([str(c) for c in clips])
+    page.wait_for_function("document.querySelector('#batch-files').innerText.includes('batch-2')")
+    page.evaluate(PROGRESS_RECORDER_JS)
+    page.locator("#batch-run").click()
+    page.locator("#batch-zip").wait_for(timeout=300_000)
+    seen = page.evaluate("window.__ferProgress")
+    assert len(seen) >= 3, seen
+    shares = [share for share, _ in seen]
+    videos = [k for _, k in seen if k is not None]
+    assert shares == sorted(shares) and videos == sorted(videos), seen
+    assert max(shares) > 66 and videos[-1] == 3, seen
+    assert "3 of 3" in page.locator("#batch-status").inner_text()
+    page.close()
+
+
+# every change of the page's progress bar while a batch runs: (its width in %, the k of "Video k of 3")
+PROGRESS_RECORDER_JS = """
+() => {
+  window.__ferProgress = [];
+  const record = () => {
+    const bar = document.querySelector('.progress-bar');
+    const text = document.querySelector('.progress-level-inner');
+    if (!bar || !bar.style.width) return;
+    const share = parseFloat(bar.style.width);
+    const k = text && /Video (\\d+) of/.exec(text.innerText);
+    const entry = [share, k ? parseInt(k[1]) : null];
+    const last = window.__ferProgress[window.__ferProgress.length - 1];
+    if (!last || last[0] !== entry[0] || last[1] !== entry[1]) window.__ferProgress.push(entry);
+  };
+  new MutationObserver(record).observe(document.body, {subtree: true, childList: true, attributes: true,
+                                                       characterData: true});
+}
+"""

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import gradio as gr
 
 from fer_video.errors import Cancelled
-from fer_video.ui.controls import cancel_handler, error_status, session_id, settings_controls, user_errors
+from fer_video.ui.controls import cancel_handler, error_status, named, session_id, settings_controls, user_errors
 from fer_video.ui.jobs import BatchProgress, FerVideoUI, limits
 
 
@@ -29,8 +29,8 @@ def build(app: FerVideoUI, devices: list[str]) -> None:
                     b_run = gr.Button("Annotate all", variant="primary", elem_id="batch-run")
                     b_stop = gr.Button("Cancel", variant="stop")
             with gr.Column():
-                b_status = gr.Markdown("")
-                b_table = gr.Dataframe(label="Results", interactive=False, elem_id="batch-table")
+                b_status = gr.Markdown("", elem_id="batch-status")  # also where the batch's progress bar shows
+                b_table = gr.Dataframe(label="Results", interactive=False, visible=False, elem_id="batch-table")
                 b_zip = gr.DownloadButton("All outputs (zip)", visible=False, elem_id="batch-zip")
 
         on_batch = batch_handler(app)
@@ -41,6 +41,7 @@ def build(app: FerVideoUI, devices: list[str]) -> None:
             concurrency_limit=1,
             concurrency_id="annotate",
             api_visibility="private",
+            show_progress_on=[b_status],
         )
         b_stop.click(cancel_handler(app), None, [b_status], cancels=[b_job], queue=False, api_visibility="private")
 
@@ -57,25 +58,27 @@ def batch_handler(app: FerVideoUI) -> Callable[..., Iterator[tuple]]:
         start,
         end,
         dev,
+        tta,
         request: gr.Request,
         progress=gr.Progress(),  # noqa: B008 (Gradio's idiom)
     ):
         hidden = gr.DownloadButton(visible=False)
-        yield "Annotating…", None, hidden
+        no_table = gr.Dataframe(value=None, visible=False)  # hidden, not an empty grid headed "1 2 3"
+        yield "Annotating…", no_table, hidden
         try:
             with user_errors(), app.job_cancel(session_id(request)) as cancel:
-                research = {"min_episode": min_ep, "start": start, "end": end}
-                update = batch_progress(progress)
-                out = app.batch(files, every_n, smooth_s, min_px, dev, cancel=cancel, progress=update, **research)
+                settings = named((every_n, smooth_s, min_px, min_ep, start, end, dev, tta))
+                out = app.batch(files, cancel=cancel, progress=batch_progress(progress), **settings)
         except Cancelled:
             gr.Info("Batch cancelled.")
-            yield "Cancelled: no files were kept.", None, hidden
+            yield "Cancelled: no files were kept.", no_table, hidden
             return
         except gr.Error as err:
             gr.Warning(err.message, title="Cannot process these videos")
-            yield error_status(err.message, "these videos"), None, hidden
+            yield error_status(err.message, "these videos"), no_table, hidden
             return
-        yield out.message, out.table, gr.DownloadButton(value=str(out.zip_path), visible=True)
+        table = gr.Dataframe(value=out.table, visible=True)
+        yield out.message, table, gr.DownloadButton(value=str(out.zip_path), visible=True)
 
     return on_batch
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import gradio as gr
 
 from fer_video.errors import FerVideoError
-from fer_video.options import OPTIONS, Field
+from fer_video.options import OPTIONS, Field, Toggle
 from fer_video.types import Progress, Settings
 from fer_video.ui.jobs import FerVideoUI, fmt_seconds, log
 
-#: the settings the web app shows, in this order; each row of the options table with a ``ui`` slider or field
-SHOWN = ("detect_every", "smoothing", "min_face", "min_episode", "start", "end")
+#: the settings the web app shows, in this order (the handlers' and the API's order too): each a row of the
+#: options table with a ``ui`` control, and the device picker (its choices are the machine's)
+SHOWN = ("detect_every", "smoothing", "min_face", "min_episode", "start", "end", "device", "tta")
 
 
 @contextmanager
@@ -52,21 +54,31 @@ def frames_progress(progress: gr.Progress, desc: str) -> Callable[[Progress], No
 
 
 def settings_controls(devices: list[str], device: str) -> list[gr.components.Component]:
-    """One slider or text field per shown option (range, default and label from the options table) and the
-    device picker, in the order the job handlers take them."""
+    """One control per shown option (range, default, label and help from the options table) and the device
+    picker, in the order of ``SHOWN``; ``named`` gives their values back by name."""
     defaults = Settings()
     controls: list[gr.components.Component] = []
     for name in SHOWN:
+        if name == "device":
+            controls.append(gr.Dropdown(devices, value=device if device in devices else "auto", label="Device"))
+            continue
         ui = OPTIONS[name].ui
         assert ui is not None, name
         value = getattr(defaults, name)
         if isinstance(ui, Field):
-            box = gr.Textbox(value or "", label=ui.label, placeholder=ui.placeholder, info=ui.info)
-            controls.append(box)
+            controls.append(gr.Textbox(value or "", label=ui.label, placeholder=ui.placeholder, info=ui.info))
+        elif isinstance(ui, Toggle):
+            controls.append(gr.Checkbox(bool(value), label=ui.label, info=ui.info))
         else:
             controls.append(gr.Slider(ui.low, ui.high, value=value, step=ui.step, label=ui.label, info=ui.info))
-    controls.append(gr.Dropdown(devices, value=device if device in devices else "auto", label="Device"))
     return controls
+
+
+def named(values: tuple[Any, ...]) -> dict[str, Any]:
+    """The settings controls' values (in ``SHOWN`` order) as the job handlers' keywords."""
+    if len(values) != len(SHOWN):
+        raise ValueError(f"expected {len(SHOWN)} settings values, got {len(values)}")
+    return dict(zip(SHOWN, values, strict=True))
 
 
 def cancel_handler(app: FerVideoUI) -> Callable[[gr.Request], str]:

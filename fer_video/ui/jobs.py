@@ -34,6 +34,7 @@ from fer_video.plot import line_colour
 from fer_video.stages import Models, default_weights, load_models
 from fer_video.timeline import read_timeline
 from fer_video.types import Frame, Progress, Settings, VideoInfo, VideoResult
+from fer_video.ui.faces import Faces, face_order, list_faces
 from fer_video.ui.memory import return_freed_memory
 from fer_video.video import VideoReader
 
@@ -72,8 +73,9 @@ class AnnotateOutput:
     message: str
     faces: list[str]  # face ids as shown in the face picker, longest-seen first
     plot: pd.DataFrame  # long format: PLOT_COLUMNS, every face
-    table: pd.DataFrame  # one row per face
+    table: pd.DataFrame  # one row per face, in the order of ``faces``
     episodes: pd.DataFrame  # NAME.episodes.csv
+    face_list: Faces | None = None  # the order again, the brief tracks and a thumbnail per face
 
 
 @dataclass
@@ -193,9 +195,12 @@ def name_input(result: VideoResult, shown: str) -> None:
 
 
 def face_table(summary: dict[str, Any], classes: list[str]) -> pd.DataFrame:
-    """One row per face: when it was seen, its dominant emotion and the share of time per emotion (%)."""
+    """One row per face, most frames first: when it was seen, its dominant emotion and the share of time per
+    emotion (%)."""
     rows = []
-    for fid, face in summary.get("per_face", {}).items():
+    per_face = summary.get("per_face", {})
+    rank = {face: k for k, face in enumerate(face_order(per_face))}
+    for fid, face in sorted(per_face.items(), key=lambda kv: rank[f"face {kv[0]}"]):
         row = {
             "face": f"face {fid}",
             "seen": f"{face['first_s']:.1f}–{face['last_s']:.1f} s",
@@ -381,11 +386,10 @@ class FerVideoUI:
         name_input(result, Path(video).name)
         classes = models.classifier.classes
         plot = plot_frame(result.outputs["csv"], classes)
-        per_face = result.summary.get("per_face", {})
-        faces = [f"face {fid}" for fid in sorted(per_face, key=lambda f: -per_face[f]["frames"])]
+        listing = list_faces(result.summary, result.info.fps, Path(video), result.outputs["csv"], job / "faces")
         table = face_table(result.summary, classes)
         episodes = read_episodes(result.outputs["episodes"])
-        return AnnotateOutput(result, job, result_message(result), faces, plot, table, episodes)
+        return AnnotateOutput(result, job, result_message(result), listing.order, plot, table, episodes, listing)
 
     # -- Batch tab
 

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import gradio as gr
 
-from fer_video.ui import batch_tab, video_tab, webcam_tab
+from fer_video.ui import batch_tab, hooks, video_tab, webcam_tab
 from fer_video.ui.jobs import FerVideoUI, log, make_example
 
-CSS = """
+CSS = (
+    """
 #fer-title h1 {margin-bottom: 0}
 #fer-status {min-height: 2.5em}
+#batch-status {min-height: 4em}
+/* the webcam's Start/Stop button under the picture, not over it (on a phone it would cover the face) */
+#cam .button-wrap {position: static; transform: none; margin: 8px auto 0; width: fit-content}
+#cam .wrap {height: auto}
 """
+    + hooks.CSS
+)
+#: the webcam's button says Start, not Record: nothing is stored (Gradio's own texts, English pages)
+I18N = {"en": {"audio.record": "Start"}}
 
 
 def build_demo(app: FerVideoUI) -> gr.Blocks:
@@ -35,4 +44,5 @@ def build_demo(app: FerVideoUI) -> gr.Blocks:
             video_tab.build(app, devices, example)
             batch_tab.build(app, devices)
             webcam_tab.build(app)
+        demo.load(None, None, None, js=hooks.PAGE_JS, queue=False, api_visibility="private")
     return demo

@@ -13,7 +13,7 @@ from fer_video.errors import FerVideoError
 from fer_video.ui.controls import session_id
 from fer_video.ui.jobs import FerVideoUI, UIConfig
 from fer_video.ui.memory import limit_arenas
-from fer_video.ui.page import CSS, build_demo
+from fer_video.ui.page import CSS, I18N, build_demo
 
 
 def launch(
@@ -40,6 +40,7 @@ def launch(
         allowed_paths=[str(app.config.work_dir)],
         theme=gr.themes.Soft(),
         css=CSS,
+        i18n=gr.I18n(**I18N),
         footer_links=["api", "gradio"],
     )
     return blocks
