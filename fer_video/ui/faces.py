@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ log = logging.getLogger("fer_video.ui")
 
 BRIEF_S = 0.5  # a track seen for less video time than this is "brief" (a passer-by, a false detection)
 THUMB_PX = 64  # the thumbnails' longer side
-MAX_THUMBS = 60  # faces given a thumbnail at most (the most-seen ones)
+MAX_THUMBS = 24  # faces given a thumbnail at most (the most-seen ones)
+BUDGET_S = 15.0  # cutting thumbnails stops after this long (a long video's seeks each scan its packets)
 REOPEN_S = 2.0  # thumbnails further apart than this in the video seek again instead of decoding on
 
 
@@ -54,19 +56,22 @@ def brief_faces(per_face: dict[str, dict[str, Any]], fps: float, brief_s: float 
 def thumbnails(video: Path, csv_path: Path, folder: Path, faces: list[str] | None = None) -> dict[str, Path]:
     """A JPEG per face (``faces``: labels, most important first; default all, at most ``MAX_THUMBS``), cut
     from the source frame where the face's detected box was largest. Best effort: a face whose frame cannot be
-    read gets none (logged)."""
-    wanted = largest_boxes(csv_path)
-    keep = list(wanted) if faces is None else [f for f in faces if f in wanted]
-    wanted = {f: wanted[f] for f in keep[:MAX_THUMBS]}
-    if not wanted:
-        return {}
-    folder.mkdir(parents=True, exist_ok=True)
+    read, or comes after ``BUDGET_S``, gets none (logged)."""
     out: dict[str, Path] = {}
+    deadline = time.monotonic() + BUDGET_S
     try:
-        for face, image in _crops(video, sorted(wanted.items(), key=lambda kv: kv[1]["frame"])):
+        wanted = largest_boxes(csv_path)
+        keep = list(wanted) if faces is None else [f for f in faces if f in wanted]
+        targets = sorted(((f, wanted[f]) for f in keep[:MAX_THUMBS]), key=lambda kv: kv[1]["frame"])
+        if targets:
+            folder.mkdir(parents=True, exist_ok=True)
+        for face, image in _crops(video, targets):
             path = folder / f"{face.replace(' ', '-')}.jpg"
             _save_jpeg(image, path)
             out[face] = path
+            if time.monotonic() > deadline:
+                log.info("%s: thumbnails for %d of %d faces (time budget)", Path(video).name, len(out), len(targets))
+                break
     except Exception:  # a nicety: the results are complete without thumbnails
         log.warning("%s: could not cut the face thumbnails", Path(video).name, exc_info=True)
     return out
