@@ -464,6 +464,18 @@ def test_webcam_rate_status_is_said_every_few_frames(app, models):
     assert not isinstance(rate_status(None), str)
 
 
+def test_webcam_stop_clears_and_marks_the_session_and_start_begins_a_new_one(app, models):
+    from fer_video.pipeline import FaceAnnotator
+    from fer_video.ui.jobs import WebcamSession
+    from fer_video.ui.webcam_tab import STOPPED, on_started, on_stopped
+
+    session = WebcamSession(FaceAnnotator(models, app.settings(1, 0.3, 40, "cpu")), start=0.0, index=40)
+    assert on_stopped(session) == (None, STOPPED) and session.stopped  # late frames see it and are dropped
+    assert on_stopped(None) == (None, STOPPED)
+    state, status = on_started()
+    assert state is None and "Live" in status  # the next frame makes a fresh session
+
+
 def test_results_are_hidden_until_a_run_and_the_share_button_is_off(app):
     demo = build_demo(app)
     components = {c["props"].get("elem_id"): c for c in demo.get_config_file()["components"]}

@@ -13,7 +13,8 @@ VIDEO_ID = "video-out"
 OFFSET_ID = "plot-offset"  # a hidden number: the source time (s) at the annotated video's 0 (a time range's start)
 CAM_ID = "cam"
 CAM_OUT_ID = "cam-out"
-CAM_STOPPED_ID = "cam-stopped"  # a hidden button: the server's stopped handler
+CAM_STARTED_ID = "cam-started"  # hidden buttons: the server's started and stopped handlers
+CAM_STOPPED_ID = "cam-stopped"
 MARKER_ID = "fer-plot-marker"
 
 PAGE_JS = rf"""
@@ -81,17 +82,21 @@ PAGE_JS = rf"""
     document.addEventListener(kind, (ev) => {{ if (ev.target === video()) drawMarker(); }}, true);
   }}
 
-  // the webcam: its button shows "stop recording" while streaming; when that ends (Stop, or the time limit)
-  // the annotated image is greyed at once and the server is told (it clears the image and says "Stopped")
+  // the webcam: its button shows "stop recording" while streaming. When that starts the server is told (a fresh
+  // session); when it ends (Stop, or the time limit) the annotated image is greyed at once and the server is
+  // told (it clears the image, says "Stopped" and drops the frames still on their way)
   let streaming = false;
+  const press = (id) => {{ const b = $('#' + id); if (b) b.click(); }};
   const watchCamera = () => {{
     const now = !!$('#{CAM_ID} [title="stop recording"]');
     const out = $('#{CAM_OUT_ID}');
-    if (now && !streaming && out) out.classList.remove('fer-stopped');
+    if (now && !streaming) {{
+      if (out) out.classList.remove('fer-stopped');
+      press('{CAM_STARTED_ID}');
+    }}
     if (!now && streaming) {{
       if (out) out.classList.add('fer-stopped');
-      const b = $('#{CAM_STOPPED_ID}');
-      if (b) b.click();
+      press('{CAM_STOPPED_ID}');
     }}
     streaming = now;
   }};

@@ -133,6 +133,7 @@ class WebcamSession:
     annotator: FaceAnnotator
     start: float
     index: int = 0
+    stopped: bool = False  # Stop was pressed: frames still on their way are dropped
 
 
 def safe_name(filename: str | Path | None, default: str = "video") -> str:

@@ -7,7 +7,7 @@ import time
 import gradio as gr
 
 from fer_video.ui.controls import user_errors
-from fer_video.ui.hooks import CAM_ID, CAM_OUT_ID, CAM_STOPPED_ID
+from fer_video.ui.hooks import CAM_ID, CAM_OUT_ID, CAM_STARTED_ID, CAM_STOPPED_ID
 from fer_video.ui.jobs import FerVideoUI, WebcamSession
 
 CAMERA_UNKNOWN = "Checking for a camera…"
@@ -66,11 +66,14 @@ def build(app: FerVideoUI) -> None:
             )
         cam_status = gr.Markdown("", elem_id="cam-status")
         cam_state = gr.State(None)
+        started = gr.Button("started", visible="hidden", elem_id=CAM_STARTED_ID)  # pressed by the page's hook
         stopped = gr.Button("stopped", visible="hidden", elem_id=CAM_STOPPED_ID)
 
         def on_frame(image, session: WebcamSession | None):
             with user_errors():
                 out, session = app.webcam_frame(image, session)
+            if session is not None and session.stopped:  # sent before Stop, answered after it: not shown
+                return gr.skip(), gr.skip(), gr.skip()
             return out, session, rate_status(session)
 
         cam.stream(
@@ -87,12 +90,24 @@ def build(app: FerVideoUI) -> None:
         cam.clear(
             lambda: (None, None, ""), None, [cam_out, cam_state, cam_status], queue=False, api_visibility="private"
         )
-        # the page's hook presses the hidden button when the stream ends: a fresh tracker at the next Start
-        stopped.click(
-            lambda: (None, None, STOPPED), None, [cam_out, cam_state, cam_status], queue=False, api_visibility="private"
-        )
+        # the page's hook presses these when the stream starts and ends (Stop, or the time limit)
+        started.click(on_started, None, [cam_state, cam_status], queue=False, api_visibility="private")
+        stopped.click(on_stopped, [cam_state], [cam_out, cam_status], queue=False, api_visibility="private")
         # whether a camera exists is only known in the browser: ask it when the tab opens
         webcam_tab.select(None, None, [cam_msg, cam_row], js=CAMERA_CHECK_JS, queue=False, api_visibility="private")
+
+
+def on_started() -> tuple[None, str]:
+    """A stream starts: a fresh session (tracker, face ids, clock) with its first frame."""
+    return None, "**Live**: starting…"
+
+
+def on_stopped(session: WebcamSession | None) -> tuple[None, str]:
+    """The stream ended: the annotated picture cleared and "Stopped" said. The session stays, marked stopped, so
+    that frames still on their way are dropped (the same object their handlers hold), until the next Start."""
+    if session is not None:
+        session.stopped = True
+    return None, STOPPED
 
 
 def rate_status(session: WebcamSession | None, now: float | None = None):
