@@ -275,8 +275,14 @@ def test_one_face_plot_then_new_run_and_error_clear_the_old_results(server, brow
     assert page.locator("#dl-png").is_visible()
 
     # a new run: the example clip (120 frames); its progress bar shows while the old results are gone
+    shown = page.locator("#video-in video").get_attribute("src")
     page.get_by_role("button", name=re.compile("example clip")).click()
-    page.locator("#video-in video").wait_for()
+    # the example has replaced the clip in the input (on a busy machine it takes a moment)
+    page.wait_for_function(
+        f"(document.querySelector('#video-in video') || {{}}).src && "
+        f"document.querySelector('#video-in video').src !== {shown!r}",
+        timeout=120_000,
+    )
     before = set(app.jobs_dir.iterdir())  # the folders of earlier jobs (kept until they are old)
     page.locator("#annotate").click()
     progress = page.get_by_text(re.compile(r"\d+/120 frames"))
