@@ -183,6 +183,31 @@ def test_init_from_our_own_model_is_a_warm_restart(tiny_fer, tmp_path):
         init_from_model(build_model(4), str(first / "model.pt"), parse_classes("angry,happy,sad,neutral"), "3x3s1")
 
 
+def test_train_layers_trains_only_the_named_parts(tiny_fer, tmp_path):
+    """--train-layers layer4,fc: the other parts keep their weights and BatchNorm statistics exactly; an unknown
+    part name is one clear error before any work."""
+    common = ["--data", str(tiny_fer / "fer2013.csv"), "--batch-size", "16", "--threads", "1", "--limit", "48"]
+    first = tmp_path / "first"
+    assert main(["train", *common, "--epochs", "1", "--out", str(first)]) == 0
+    second = tmp_path / "second"
+    args = ["train", *common, "--epochs", "2", "--lr", "0.05", "--init", str(first / "model.pt")]
+    assert main(args + ["--train-layers", "layer4,fc", "--out", str(second)]) == 0
+    before, _ = load_model(first / "model.pt")
+    after, card = load_model(second / "model.pt")
+    assert card.training["recipe"]["train_layers"] == "layer4,fc"
+    old, new = before.state_dict(), after.state_dict()
+    for name in old:
+        if name.startswith(("layer4.", "fc.")):
+            continue
+        torch.testing.assert_close(new[name], old[name], rtol=0, atol=0, msg=name)  # weights and BN statistics
+    moved = [n for n in old if n.startswith(("layer4.", "fc.")) and not torch.equal(new[n], old[n])]
+    assert "fc.weight" in moved and any(n.startswith("layer4.") and "running_mean" in n for n in moved)
+
+    with pytest.raises(SettingsError, match="--train-layers: no part layer5"):
+        main(["--debug", *args, "--train-layers", "layer5", "--out", str(tmp_path / "bad")])
+    assert not (tmp_path / "bad").exists()  # checked before the run folder is made
+
+
 def _write_csv(path, rows):
     """A Kaggle-style CSV from (emotion, pixels) pairs, all PublicTest; ``pixels`` None -> a valid random face."""
     rng = np.random.default_rng(1)

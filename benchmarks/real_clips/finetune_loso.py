@@ -6,6 +6,9 @@ For each subject, `fer-video train --clips ... --clip-exclude SUBJECT` fine-tune
 its person. Folds already scored are skipped, so the script resumes.
 
     python benchmarks/real_clips/finetune_loso.py --out /work/runs/loso [--subjects S01,A05] [train options]
+    # the last residual block and the head only (the shipped model's recipe):
+    python benchmarks/real_clips/finetune_loso.py --out /work/runs/loso-block --limit 6000 --teacher-mode fixed \
+        --extra "--train-layers layer4,fc"
 
 Prints the pooled clip accuracy (out of all clips), per-class recall and frame accuracy, and writes
 OUT/loso_clips.csv (one row per clip) and OUT/loso.json.
@@ -39,6 +42,10 @@ def main() -> int:
     p.add_argument("--limit", type=int, default=4000)
     p.add_argument("--clip-repeat", type=int, default=1)
     p.add_argument("--distill-weight", type=float, default=0.5)
+    p.add_argument("--teacher-mode", choices=["fixed", "consistent"], default="consistent")
+    p.add_argument("--erasing", type=float, default=0.25)
+    p.add_argument("--clip-cache", default=None, help="default OUT/clip-faces")
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--extra", default="", help="more `fer-video train` options, one string")
     args = p.parse_args()
     labels = Path(args.labels or Path(args.clips) / "labels.csv")
@@ -52,11 +59,14 @@ def main() -> int:
             continue
         train = [
             sys.executable, "-m", "fer_video", "train", "--data", args.data, "--init", args.init,
-            "--teacher", args.teacher, "--teacher-mode", "consistent", "--distill-weight", str(args.distill_weight),
+            "--teacher", args.teacher, "--teacher-mode", args.teacher_mode,
+            "--distill-weight", str(args.distill_weight),
             "--clips", args.clips, "--clip-labels", str(labels), "--clip-exclude", subject,
-            "--clip-cache", str(out / "clip-faces"), "--clip-repeat", str(args.clip_repeat),
-            "--limit", str(args.limit), "--epochs", str(args.epochs), "--lr", str(args.lr), "--erasing", "0.25",
-            "--threads", "1", "--seed", "24", "--out", str(fold), "--name", "fer2013_resnet18", "--resume",
+            "--clip-cache", args.clip_cache or str(out / "clip-faces"), "--clip-repeat", str(args.clip_repeat),
+            "--limit", str(args.limit), "--epochs", str(args.epochs), "--lr", str(args.lr),
+            "--erasing", str(args.erasing),
+            "--threads", str(args.threads), "--seed", "24", "--out", str(fold), "--name", "fer2013_resnet18",
+            "--resume",
             *args.extra.split(),
         ]  # fmt: skip
         subprocess.run(train, check=True)

@@ -30,9 +30,13 @@ def train_one_epoch(
     distill: Distillation | None = None,
     autocast: Any = nullcontext,
     video_aug: float = 0.0,
+    frozen: tuple[nn.Module, ...] = (),
 ) -> dict[str, float]:
-    """One pass over ``data``; ``autocast`` () -> context manager wraps the forward pass (bf16 or none)."""
+    """One pass over ``data``; ``autocast`` () -> context manager wraps the forward pass (bf16 or none);
+    ``frozen`` parts of the model stay in eval mode (their BatchNorm statistics do not move)."""
     model.train()
+    for part in frozen:
+        part.eval()
     total_loss, correct, seen = 0.0, 0, 0
     for images, labels, idx in data.shuffled(batch_size, g):
         if len(labels) < 2:  # BatchNorm cannot train on one sample

@@ -43,6 +43,8 @@ from fer_video.training.metrics import save_confusion
 
 log = logging.getLogger(__name__)
 
+PARTS = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc")  # what --train-layers can name
+
 
 def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = parser or argparse.ArgumentParser(description="Train the fer-video ResNet18 on FER2013")
@@ -137,6 +139,14 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
         "statistics recomputed on training batches, is scored every epoch and exported when it is the best",
     )
     p.add_argument("--swa-lr", type=float, default=0.01, help="with --swa: the constant learning rate of those epochs")
+    p.add_argument(
+        "--train-layers",
+        default="",
+        metavar="NAME[,NAME...]",
+        help="train only these parts of the network (of conv1, bn1, layer1, layer2, layer3, layer4, fc), e.g. "
+        "layer4,fc to adapt a finished model to a small labelled set; the rest keeps its weights and BatchNorm "
+        "statistics (default: all)",
+    )
     p.add_argument("--out", default="runs/fer2013_resnet18", help="run folder: checkpoints, logs, plots, model")
     p.add_argument("--name", default=None, help="model name in the exported card (default: run folder name)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
@@ -226,6 +236,7 @@ class Run:
     teachers: list[dict[str, Any]]
     g: torch.Generator
     lineage: dict[str, Any]
+    frozen: tuple[nn.Module, ...] = ()  # parts left out by --train-layers: no gradients, BatchNorm in eval mode
     start_epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     best: float = -1.0
@@ -247,6 +258,9 @@ def check_args(args: argparse.Namespace) -> None:
         getattr(args, k, None) for k in ("clip_labels", "clip_exclude", "clip_cache")
     ):
         raise SettingsError("--clip-labels and --clip-exclude need --clips")
+    unknown = [n for n in getattr(args, "train_layers", "").split(",") if n.strip() and n.strip() not in PARTS]
+    if unknown:
+        raise SettingsError(f"--train-layers: no part {','.join(unknown)} (the parts are {', '.join(PARTS)})")
     if not 0 <= args.swa <= args.epochs or args.swa_lr <= 0:
         raise SettingsError(f"--swa must be between 0 and --epochs ({args.epochs}) and --swa-lr > 0")
 
@@ -275,11 +289,16 @@ def setup(args: argparse.Namespace) -> Run:
     elif args.init != "scratch" and not resuming:  # a resumed run's weights come from its checkpoint
         lineage = init_from_model(model, args.init, classes, args.stem)
     model = model.to(device, memory_format=torch.channels_last)
+    frozen = freeze(model, getattr(args, "train_layers", ""))
     criterion = nn.CrossEntropyLoss(
         weight=class_weights(counts, args.class_weight_power).to(device), label_smoothing=args.label_smoothing
     )
     optimizer = torch.optim.SGD(
-        model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay
+        [q for q in model.parameters() if q.requires_grad],
+        lr=args.lr,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=args.weight_decay,
     )
     steps = math.ceil(len(train.labels) / args.batch_size)
     cycle = args.epochs - args.swa
@@ -298,8 +317,22 @@ def setup(args: argparse.Namespace) -> Run:
     g = torch.Generator().manual_seed(args.seed)
     return Run(
         out, device, autocast, precision, classes, train, val, model, criterion, optimizer, scheduler, swa, steps,
-        cycle, distill, teachers, g, lineage,
+        cycle, distill, teachers, g, lineage, frozen,
     )  # fmt: skip
+
+
+def freeze(model: nn.Module, train_layers: str) -> tuple[nn.Module, ...]:
+    """With ``--train-layers a,b``: every other part of ``model`` stops learning (its parameters get no
+    gradient, its BatchNorm statistics stay as loaded). Returns the frozen parts (empty: all train)."""
+    names = [n.strip() for n in train_layers.split(",") if n.strip()]
+    if not names:
+        return ()
+    parts = dict(model.named_children())
+    frozen = tuple(m for n, m in parts.items() if n not in names)
+    for m in frozen:
+        m.requires_grad_(False)
+    log.info("training only %s; the rest is frozen", ",".join(names))
+    return frozen
 
 
 def _data(args: argparse.Namespace, classes: tuple[str, ...], out: Path) -> tuple[Batches, Batches, np.ndarray]:
@@ -420,6 +453,7 @@ def train_epoch(args: argparse.Namespace, r: Run, epoch: int) -> tuple[dict[str,
         r.distill,
         r.autocast,
         getattr(args, "video_aug", 0.0),
+        r.frozen,
     )
     train_s = time.time() - t
     metrics = evaluate(r.model, r.val, r.classes, r.device)
