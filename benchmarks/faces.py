@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--faces", default="1,3,10")
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--save", metavar="NAME")
+    p.add_argument("--pairs", type=int, default=0, help="speed.py --pairs N: the median ratio of N interleaved pairs")
     args = p.parse_args(argv)
     (OUT / "videos").mkdir(parents=True, exist_ok=True)
     rows = []
@@ -89,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         if not clip.exists():
             grid_clip(clip, n, seconds=args.seconds)
         before = set(OUT.glob("speed-*.json"))
-        subprocess.run([sys.executable, str(HERE / "speed.py"), str(clip)], check=True, stdout=subprocess.DEVNULL)
+        extra = ["--pairs", str(args.pairs)] if args.pairs else []
+        command = [sys.executable, str(HERE / "speed.py"), str(clip), *extra]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         report = json.loads(max(set(OUT.glob("speed-*.json")) - before).read_text())
         run = next(r for r in report["runs"] if r["name"] == "fer-video")
         rows.append(
@@ -102,14 +105,17 @@ def main(argv: list[str] | None = None) -> int:
                 "stage_seconds": run.get("stage_seconds"),
                 "cpu_seconds": run.get("cpu_seconds"),
                 "loadavg_at_start": report["machine"]["loadavg_at_start"],
+                **({"pairs": report["headline"]["pairs"]} if "pairs" in report["headline"] else {}),
             }
         )
         print(json.dumps(rows[-1]), flush=True)
     result = {"command": "python benchmarks/faces.py " + " ".join(argv or sys.argv[1:]), "machine": report["machine"]}
     result["started_utc"], result["rows"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), rows
-    print("\n| faces | fer-video fps | floor fps | ratio to the floor |\n| ---: | ---: | ---: | ---: |")
+    print("\n| faces | fer-video fps | floor fps | ratio to the floor | median of the pairs |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
-        print(f"| {r['faces']} | {r['fps']:.1f} | {r['floor_fps']:.1f} | {r['ratio_to_floor']:.2f}x |")
+        pair = f"{r['pairs']['ratio_to_floor_median']:.2f}x ({r['pairs']['n']})" if "pairs" in r else ""
+        print(f"| {r['faces']} | {r['fps']:.1f} | {r['floor_fps']:.1f} | {r['ratio_to_floor']:.2f}x | {pair} |")
     (OUT / f"faces-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(result, indent=1) + "\n")
     if args.save:
         (HERE / "results" / f"{args.save}.json").write_text(json.dumps(result, indent=1) + "\n")

@@ -5,6 +5,8 @@
     python benchmarks/micro.py cascade [VIDEO...] [--batches 1 2 4 8]  # MTCNN: facenet-pytorch vs fer_video.mtcnn
     python benchmarks/micro.py train-step [--threads 2]               # ResNet18 training step, fp32 vs bf16 autocast
     python benchmarks/micro.py classify-precision VIDEO...            # inference fp32 vs bf16 on real face crops
+    python benchmarks/micro.py encode VIDEO                           # libx264 slice vs frame threads (wall, CPU)
+    python benchmarks/micro.py detect-ab VIDEO --rev REV              # fer_video/mtcnn.py at REV vs now (CPU)
 
 ``time.process_time`` counts the CPU this process used, whatever share of the machine it got, so the
 numbers hold on a loaded machine (wall-clock ones do not). One torch thread: per-core cost.
@@ -199,39 +201,150 @@ def _real_crops(videos: list[Path], every: int = 8) -> np.ndarray:
 
 
 def classify_precision(videos: list[Path], repeat: int = 3) -> None:
-    """The shipped model on real face crops in fp32 and in bf16 autocast: argmax agreement, the largest change
-    of a probability, CPU ms per crop (with and without flip TTA)."""
+    """The shipped model on real face crops: the classifier in fp32 and in bf16 (BatchNorm folded, bf16 weights)
+    against the plain model in fp32 (the reference) and in bf16 autocast (what the classifier ran before):
+    argmax agreement with the reference, the largest change of a probability, CPU ms per crop (interleaved
+    repeats, with and without flip TTA)."""
+    import torch.nn.functional as F
+
     from fer_video.classify import EmotionClassifier
     from fer_video.device import native_bf16
+    from fer_video.model import load_model
     from fer_video.stages import default_weights
 
     crops = _real_crops(videos)
-    clf = EmotionClassifier.from_weights(str(default_weights()), torch.device("cpu"), 64, False)
-    print(f"{len(crops)} crops from {len(videos)} videos; native bf16: {native_bf16(torch.device('cpu'))}")
+    cpu = torch.device("cpu")
+    weights = str(default_weights())
+    plain, card = load_model(weights)
+    plain = plain.eval().to(memory_format=torch.channels_last)
+    clf32 = EmotionClassifier.from_weights(weights, cpu, 64, False, "fp32")
+    print(f"{len(crops)} crops from {len(videos)} videos; native bf16: {native_bf16(cpu)}")
 
-    def run(tta: bool, bf16: bool) -> tuple[np.ndarray, float]:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            clf.predict(crops[:64], tta)  # warm-up: oneDNN builds its kernels on the first calls
-            c = time.process_time()
-            for _ in range(repeat):
-                p = clf.predict(crops, tta)
-        return p, (time.process_time() - c) / repeat / len(crops) * 1000
+    @torch.inference_mode()
+    def unfolded(batch: np.ndarray, tta: bool, bf16: bool) -> np.ndarray:
+        out = []
+        for s in range(0, len(batch), 64):
+            x = torch.from_numpy(batch[s : s + 64]).permute(0, 3, 1, 2).float() / 255.0
+            x = ((x - card.mean[0]) / card.std[0]).contiguous(memory_format=torch.channels_last)
+            x = torch.cat([x, torch.flip(x, dims=[3])]) if tta else x
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                p = F.softmax(plain(x).float(), 1)
+            out.append(((p[: len(p) // 2] + p[len(p) // 2 :]) / 2 if tta else p).numpy())
+        return np.concatenate(out)
 
+    runs = {
+        "fp32 plain": lambda b, tta: unfolded(b, tta, False),
+        "bf16 autocast": lambda b, tta: unfolded(b, tta, True),
+        "classifier fp32": clf32.predict,
+        "classifier bf16": EmotionClassifier.from_weights(weights, cpu, 64, False, "bf16").predict,
+    }
     for tta in (False, True):
-        ref, c32 = run(tta, False)
-        low, c16 = run(tta, True)
-        agree = float((ref.argmax(1) == low.argmax(1)).mean())
-        diff = np.abs(ref - low)
-        print(
-            f"tta {tta}: fp32 {c32:.2f} / bf16 {c16:.2f} CPU-ms per crop; argmax agreement {agree:.4f}, "
-            f"|p_fp32 - p_bf16| max {diff.max():.4f} mean {diff.mean():.5f}",
-            flush=True,
-        )
+        cost, probs = dict.fromkeys(runs, 0.0), {}
+        for f in runs.values():
+            f(crops[:64], tta)  # warm-up: oneDNN builds its kernels on the first calls
+        for _ in range(repeat):
+            for name, f in runs.items():
+                c = time.process_time()
+                probs[name] = f(crops, tta)
+                cost[name] += time.process_time() - c
+        ref = probs["fp32 plain"]
+        for name in runs:
+            agree = float((ref.argmax(1) == probs[name].argmax(1)).mean())
+            diff = np.abs(ref - probs[name])
+            print(
+                f"tta {tta}: {name}: {cost[name] / repeat / len(crops) * 1000:.2f} CPU-ms per crop; argmax "
+                f"agreement with fp32 plain {agree:.4f}, |p - p_fp32| max {diff.max():.4f} mean {diff.mean():.5f}",
+                flush=True,
+            )
+
+
+def encode_threads(video: Path, rounds: int = 4) -> None:
+    """The video's frames (decoded once, kept as YUV 4:2:0) encoded by libx264 at the default crf and preset,
+    with PyAV's default slice threads and with frame threads, alternating: wall and CPU seconds, file size."""
+    import os
+    import tempfile
+
+    import av
+
+    with av.open(str(video)) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        frames = [f.to_ndarray(format="yuv420p") for f in c.decode(s)]
+    h, w = frames[0].shape[0] * 2 // 3, frames[0].shape[1]
+    for k in range(2 * rounds):
+        kind = ("SLICE", "FRAME")[k % 2]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "x.mp4")
+            with av.open(path, "w") as out:
+                st = out.add_stream("libx264", rate=25)
+                st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+                st.options = {"crf": "23", "preset": "veryfast"}
+                st.thread_type = kind
+                t, c0 = time.perf_counter(), time.process_time()
+                for i, y in enumerate(frames):
+                    frame = av.VideoFrame.from_ndarray(y, format="yuv420p")
+                    frame.pts = i
+                    out.mux(st.encode(frame))
+                out.mux(st.encode(None))
+            wall, cpu = time.perf_counter() - t, time.process_time() - c0
+            size = os.path.getsize(path)
+            print(f"{kind:5s} threads: {len(frames)} frames {wall:.2f} s wall, {cpu:.2f} CPU-s, {size} bytes")
+
+
+def detect_ab(rev: str, video: Path, rounds: int = 6) -> None:
+    """``fer_video/mtcnn.py`` as it is at git revision ``rev`` against the working tree's, on the same 16
+    detection frames (640 px longer side, min face 20, 4 frames per call), alternating: CPU-ms per frame and the
+    largest box difference."""
+    import importlib.util
+    import subprocess
+    import tempfile
+
+    import av
+    import cv2
+
+    source = subprocess.run(["git", "show", f"{rev}:fer_video/mtcnn.py"], cwd=ROOT, capture_output=True, check=True)
+    with tempfile.NamedTemporaryFile("wb", suffix=".py", delete=False) as fh:
+        fh.write(source.stdout)
+
+    def load(path: str, name: str):
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+
+    old, new = load(fh.name, "mtcnn_at_rev"), load(str(ROOT / "fer_video" / "mtcnn.py"), "mtcnn_now")
+    frames = []
+    with av.open(str(video)) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i % 8 == 0:
+                img = f.to_ndarray(format="rgb24")
+                s = 640 / max(img.shape[:2])
+                size = (round(img.shape[1] * s), round(img.shape[0] * s))
+                frames.append(cv2.resize(img, size, interpolation=cv2.INTER_AREA) if s < 1 else img)
+            if len(frames) == 16:
+                break
+    batch = np.stack(frames)
+    cascades = {rev: old.MTCNNCascade(torch.device("cpu")), "now": new.MTCNNCascade(torch.device("cpu"))}
+    cpu, boxes = dict.fromkeys(cascades, 0.0), {}
+    for k in range(rounds):
+        for name in list(cascades)[:: 1 if k % 2 == 0 else -1]:
+            c0 = time.process_time()
+            boxes[name] = [b for s in range(0, len(batch), 4) for b in cascades[name].detect(batch[s : s + 4], 20)]
+            cpu[name] += time.process_time() - c0
+    diff = max((np.abs(a[:, :4] - b[:, :4]).max() if len(a) else 0.0) for a, b in zip(*boxes.values(), strict=True))
+    per = {n: round(v / rounds / len(batch) * 1000, 1) for n, v in cpu.items()}
+    print(
+        f"CPU-ms per detection frame: {per}; now / {rev}: {cpu['now'] / cpu[rev]:.3f}; largest box change {diff:.4f} px"
+    )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=["detect", "classify", "cascade", "train-step", "classify-precision"])
+    p.add_argument(
+        "what", choices=["detect", "classify", "cascade", "train-step", "classify-precision", "encode", "detect-ab"]
+    )
+    p.add_argument("--rev", default="HEAD", help="detect-ab: the git revision to compare with")
     p.add_argument("video", nargs="*", default=[str(ROOT / "benchmarks/out/videos/demo_1280x720_25fps_10s.mp4")])
     p.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4, 8], help="cascade: frames per call")
     p.add_argument("--sides", type=int, nargs="+", default=[480, 640, 960])
@@ -247,6 +360,10 @@ def main() -> None:
         train_step()
     elif args.what == "classify-precision":
         classify_precision([Path(v) for v in args.video])
+    elif args.what == "encode":
+        encode_threads(Path(args.video[0]))
+    elif args.what == "detect-ab":
+        detect_ab(args.rev, Path(args.video[0]))
     else:
         classify()
 

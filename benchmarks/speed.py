@@ -16,8 +16,11 @@ Runs:
   fer           (--compare-fer) the peer ``fer`` 25.10.3: ``FER(mtcnn=True)`` + ``Video.analyze`` with the
                 annotated video, its audio (include_audio) and its CSV, in its own venv (setup_fer_env.sh)
   exact         (--accuracy) detection on every full-size frame, min_face 20, flip TTA, fp32: the accuracy reference
+                (each --config run is also compared with the defaults' run: ``vs_default``)
   long          (--long-factor N) fer-video defaults on the same clip N times longer: flat-memory check,
                 and the floor on that long clip (floor-long): the steady-state ratio without start-up costs
+  pairs         (--pairs N) N more runs of the floor and fer-video's defaults, alternating: the headline's
+                `pairs` gives the median ratio of the N pairs (on a shared VM single runs vary by 10-30 %)
   checkpoints   (--checkpoint-cost N) N interleaved pairs: checkpoints off (checkpoint_s=0), then on
                 (--checkpoint-s, default 10): the cost of checkpointing as on/off ratios of each pair
   resume        (--resume-at F) a run killed (SIGKILL, by itself) once a fraction F of the frames is done, then
@@ -33,6 +36,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -289,9 +293,9 @@ def run_floor_ffmpeg(video: Path, crf: int, preset: str, frames: int, tag: str =
     }
 
 
-def make_input(seconds: float, width: int, height: int, fps: float) -> Path:
-    params = {**DEMO_DEFAULTS, "seconds": seconds, "width": width, "height": height, "fps": fps}
-    name = f"demo_{width}x{height}_{fps:g}fps_{seconds:g}s.mp4"
+def make_input(seconds: float, width: int, height: int, fps: float, faces: int = 2) -> Path:
+    params = {**DEMO_DEFAULTS, "seconds": seconds, "width": width, "height": height, "fps": fps, "faces": faces}
+    name = f"demo_{width}x{height}_{fps:g}fps_{seconds:g}s{'' if faces == 2 else f'_{faces}face'}.mp4"
     path = OUT / "videos" / name
     if not path.exists():
         sys.path.insert(0, str(ROOT))
@@ -503,6 +507,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=DEMO_DEFAULTS["seconds"], help="length of the generated clip")
     p.add_argument("--size", default="1280x720", help="WxH of the generated clip")
     p.add_argument("--fps", type=float, default=DEMO_DEFAULTS["fps"], help="frame rate of the generated clip")
+    p.add_argument("--faces", type=int, default=DEMO_DEFAULTS["faces"], help="faces in the generated clip (1 or 2)")
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N more floor / fer-video (defaults) runs, interleaved; the headline gives the median of the N "
+        "ratios of each pair (a shared, noisy machine moves both runs of a pair alike)",
+    )
     p.add_argument("--compare-fer", action="store_true", help="also run fer 25.10.3 (needs setup_fer_env.sh)")
     p.add_argument("--fer-python", default=str(FER_ENV / "bin" / "python"), help="python of fer's venv")
     p.add_argument(
@@ -549,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
 
     OUT.mkdir(parents=True, exist_ok=True)
     w, h = (int(v) for v in args.size.lower().split("x"))
-    video = Path(args.video) if args.video else make_input(args.seconds, w, h, args.fps)
+    video = Path(args.video) if args.video else make_input(args.seconds, w, h, args.fps, args.faces)
     info = probe(video)
     d = Settings()
     print(
@@ -579,6 +592,14 @@ def main(argv: list[str] | None = None) -> int:
             r = run_child("fer-video", python, video, over, tag)
             r["overrides"] = over
             record(r)
+    pairs = []
+    for k in range(args.pairs):
+        fl = run_floor_ffmpeg(video, d.crf, d.preset, info["frames"], f"floor-pair{k + 1}")
+        record(fl)
+        fv = run_child("fer-video", python, video, {}, f"fer-video-pair{k + 1}")
+        record(fv)
+        if "error" not in fl and "error" not in fv:
+            pairs.append({"floor_fps": fl["fps"], "fps": fv["fps"], "ratio": fv["fps"] / fl["fps"]})
     if args.compare_fer:
         if not Path(args.fer_python).exists():
             missing = f"{args.fer_python} missing: run benchmarks/setup_fer_env.sh"
@@ -614,6 +635,10 @@ def main(argv: list[str] | None = None) -> int:
         for r in runs:
             if r.get("kind") == "fer-video" and "error" not in r and r["name"] != "exact" and "long" not in r["name"]:
                 r["accuracy"] = compare_timelines(Path(ok["exact"]["csv"]), Path(r["csv"]))
+    if "fer-video" in ok:  # each other configuration against the defaults (e.g. what --classify-every costs)
+        for r in runs:
+            if r.get("overrides") and "error" not in r and r["name"] != "exact" and r.get("csv"):
+                r["vs_default"] = compare_timelines(Path(ok["fer-video"]["csv"]), Path(r["csv"]))
     default = ok.get("fer-video") or ok.get("fer-video#1")
     headline = {}
     if default:
@@ -636,6 +661,18 @@ def main(argv: list[str] | None = None) -> int:
             if long_floor:
                 headline["long_floor_fps"] = round(long_floor["fps"], 3)
                 headline["long_ratio_to_floor"] = round(long_run["fps"] / long_floor["fps"], 4)
+    if pairs:
+        ratios = sorted(p["ratio"] for p in pairs)
+        headline["pairs"] = {
+            "n": len(pairs),
+            "ratio_to_floor_median": round(statistics.median(ratios), 4),
+            "ratio_to_floor_min": round(ratios[0], 4),
+            "ratio_to_floor_max": round(ratios[-1], 4),
+            "fps_median": round(statistics.median([p["fps"] for p in pairs]), 3),
+            "floor_fps_median": round(statistics.median([p["floor_fps"] for p in pairs]), 3),
+        }
+        if fer_fps:
+            headline["pairs"]["ratio_to_fer_median"] = round(headline["pairs"]["fps_median"] / fer_fps, 3)
     report = {
         "command": "python benchmarks/speed.py " + " ".join(argv),
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

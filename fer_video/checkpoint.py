@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1  # of the state file: another number, another layout
+FORMAT = 2  # of the state file: another number, another layout
 #: settings that do not change how frames are processed (read after the last frame, or where checkpoints go);
 #: ``weights`` and ``device`` are covered by the model's checksum and the device used
 NOT_FINGERPRINTED = frozenset({"min_episode", "elan", "write_plot", "checkpoint_s", "weights", "device"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import cv2
 import numpy as np
 import torch
@@ -22,6 +24,29 @@ def crop_box(box: np.ndarray, margin: float, width: int, height: int) -> tuple[i
     return max(l, 0), max(t, 0), min(max(r, l + 1), width), min(max(b, t + 1), height)
 
 
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` (in eval mode) with every BatchNorm folded into the convolution before it: the same
+    function with fewer passes over memory, and in bf16 without BatchNorm's statistics rounded on their own.
+    Pairs are ``convX``/``bnX`` attributes of one module (the ResNet stem and blocks) and consecutive
+    Conv2d/BatchNorm2d in a Sequential (the shortcuts)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model = copy.deepcopy(model).eval()
+    for module in list(model.modules()):
+        children = dict(module.named_children())
+        if isinstance(module, nn.Sequential):
+            keys = list(children)
+            pairs = [(a, b) for a, b in zip(keys, keys[1:], strict=False)]
+        else:
+            pairs = [(n, "bn" + n[4:]) for n in children if n.startswith("conv") and "bn" + n[4:] in children]
+        for conv_name, bn_name in pairs:
+            conv, bn = children[conv_name], children[bn_name]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                setattr(module, conv_name, fuse_conv_bn_eval(conv, bn))
+                setattr(module, bn_name, nn.Identity())
+    return model
+
+
 class EmotionClassifier:
     """Runs the ResNet18 on many face crops in one forward pass (optionally with a mirrored copy: flip TTA)."""
 
@@ -34,15 +59,19 @@ class EmotionClassifier:
         tta: bool = True,
         precision: str = "fp32",
     ) -> None:
-        """``precision``: ``fp32``, ``bf16`` (autocast) or ``auto`` (bf16 where the hardware does it natively)."""
-        self.model = model.to(device).eval()
+        """``precision``: ``fp32``, ``bf16`` or ``auto`` (bf16 where the hardware does it natively). The model runs
+        with its BatchNorm folded into the convolutions, in bf16 weights and activations when bf16 (1.1-1.4x
+        less CPU per crop than bf16 autocast on an AMX CPU; probabilities within 0.013 of fp32's, autocast's
+        within 0.007: ``benchmarks/micro.py classify-precision``)."""
+        self.autocast = autocast_dtype(device, precision)  # the reduced precision, None for fp32
+        self._dtype = self.autocast or torch.float32
+        self.model = fold_batchnorm(model).to(device, self._dtype)
         if device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)
         self.card = card
         self.device = device
         self.batch_size = batch_size
         self.tta = tta
-        self.autocast = autocast_dtype(device, precision)
         self.classes = list(card.classes)
         self._mean = torch.tensor(card.mean).view(1, -1, 1, 1)
         self._std = torch.tensor(card.std).view(1, -1, 1, 1)
@@ -86,14 +115,13 @@ class EmotionClassifier:
         outs = []
         for start in range(0, len(crops), self.batch_size):
             x = torch.from_numpy(crops[start : start + self.batch_size]).permute(0, 3, 1, 2).float() / 255.0
-            x = ((x - self._mean) / self._std).to(self.device)
+            x = ((x - self._mean) / self._std).to(self.device, self._dtype)
             if self.device.type == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
             n, mirrored = len(x), self.tta if tta is None else tta
             if mirrored:  # flip TTA: the mean of both views
                 x = torch.cat([x, torch.flip(x, dims=[3])])
-            with torch.autocast(self.device.type, dtype=self.autocast or torch.bfloat16, enabled=bool(self.autocast)):
-                p = F.softmax(self.model(x).float(), 1)
+            p = F.softmax(self.model(x).float(), 1)
             if mirrored:
                 p = (p[:n] + p[n:]) / 2
             outs.append(p.cpu().numpy())

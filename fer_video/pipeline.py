@@ -88,7 +88,11 @@ class FaceAnnotator:
         self.cuts = SceneCutDetector()
         self.timer = timer or StageTimer()
         self.every = max(1, int(settings.detect_every))
+        self.classify_every = max(1, int(settings.classify_every))
         self._next_index: int | None = None  # the frame expected next: a jump (a range's start) forces a detection
+        # with classify_every > 1: per face id, the frame it was last classified on and its probabilities then
+        self._classified_at: dict[int, int] = {}
+        self._last_probs: dict[int, np.ndarray] = {}
 
     def process(self, frames: list[Frame]) -> list[FrameResult]:
         t = self.timer
@@ -108,15 +112,44 @@ class FaceAnnotator:
             tracked = [self._track(f, cut, found.get(f.index)) for f, cut in zip(frames, cuts, strict=True)]
         clf = self.classifier
         with t("classify"):
-            crops = [clf.crops(f.image, d.xyxy) for f, d in zip(frames, tracked, strict=True)]
+            chosen = [self._to_classify(f, d, cut) for f, d, cut in zip(frames, tracked, cuts, strict=True)]
+            crops = [clf.crops(f.image, d.xyxy[m]) for f, d, m in zip(frames, tracked, chosen, strict=True)]
             probs = clf.predict(np.concatenate(crops), self.settings.tta) if any(len(c) for c in crops) else None
         results, start = [], 0
         with t("smooth"):
-            for f, d in zip(frames, tracked, strict=True):
-                p = probs[start : start + len(d)] if probs is not None else np.zeros((0, len(clf.classes)), np.float32)
-                start += len(d)
-                results.append(FrameResult(f, d, p, self.smoother.update(d.face_id, p, f.time_s)))
+            for f, d, m in zip(frames, tracked, chosen, strict=True):
+                n = int(m.sum())
+                fresh = probs[start : start + n] if probs is not None else np.zeros((0, len(clf.classes)), np.float32)
+                start += n
+                p = self._with_carried(d, m, fresh)
+                marks = m if self.classify_every > 1 else None
+                results.append(FrameResult(f, d, p, self.smoother.update(d.face_id, p, f.time_s), marks))
         return results
+
+    def _to_classify(self, frame: Frame, faces: Detections, cut: bool) -> np.ndarray:
+        """Which of the frame's faces to classify: all of them, or with ``classify_every`` N > 1 each face on its
+        first frame and then every Nth frame (the others keep their last probabilities)."""
+        if self.classify_every == 1:
+            return np.ones(len(faces), bool)
+        if cut:  # new ids after a cut: every face is classified again
+            self._classified_at.clear()
+        ids = [int(i) for i in faces.face_id]
+        last = {fid: self._classified_at[fid] for fid in ids if fid in self._classified_at}  # faces gone: dropped
+        due = np.array([fid not in last or frame.index - last[fid] >= self.classify_every for fid in ids], bool)
+        self._classified_at = {**last, **{fid: frame.index for fid, d in zip(ids, due, strict=True) if d}}
+        return due
+
+    def _with_carried(self, faces: Detections, classified: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+        """The frame's probabilities: ``fresh`` for the faces classified on it, the last ones for the others."""
+        if self.classify_every == 1:
+            return fresh
+        ids = [int(i) for i in faces.face_id]
+        out = np.empty((len(ids), fresh.shape[1]), np.float32)
+        out[classified] = fresh
+        for k in np.flatnonzero(~classified):
+            out[k] = self._last_probs[ids[k]]
+        self._last_probs = {fid: out[k] for k, fid in enumerate(ids)}
+        return out
 
     @property
     def resumable(self) -> bool:
@@ -131,6 +164,8 @@ class FaceAnnotator:
             "tracker": self.tracker.state(),  # type: ignore[attr-defined]
             "smoother": self.smoother.state(),
             "cuts": self.cuts.state(),
+            "classified_at": [[fid, at] for fid, at in self._classified_at.items()],
+            "last_probs": [[fid, p.tolist()] for fid, p in self._last_probs.items()],
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -139,6 +174,8 @@ class FaceAnnotator:
         self.tracker.restore(state["tracker"])  # type: ignore[attr-defined]
         self.smoother.restore(state["smoother"])
         self.cuts.restore(state["cuts"])
+        self._classified_at = {int(fid): int(at) for fid, at in state["classified_at"]}
+        self._last_probs = {int(fid): np.asarray(p, np.float32) for fid, p in state["last_probs"]}
 
     def _track(self, frame: Frame, cut: bool, found: Detections | None) -> Detections:
         """The frame's faces with ids, clipped to the frame (a tracker may move boxes past its edges; the CSV
@@ -294,7 +331,8 @@ class _Run:
         chunk_size = self.models.compute.chunk_frames(settings.detect_every, info.width, info.height)
         found = fingerprint(self.input_path, settings, self.models, chunk_size) if annotator.resumable else None
         saved = checkpoints.start(found, resume)
-        timeline = TimelineWriter(checkpoints.csv_path if checkpoints.enabled else outputs.temp("csv"), classes)
+        csv_path = checkpoints.csv_path if checkpoints.enabled else outputs.temp("csv")
+        timeline = TimelineWriter(csv_path, classes, classified=settings.classify_every > 1)
         if saved is not None:
             self._restore(saved, annotator, timeline, reader)
         encoding = Encoding(info.width, info.height, info.fps, settings.crf, settings.preset, info.sample_aspect_ratio)

@@ -2,7 +2,9 @@
 
 CSV contract: one row per (frame, face) and one row for every frame with no face (face columns empty),
 sorted by frame then face_id. Columns: ``frame, time_s, face_id, x1, y1, x2, y2, det_conf, emotion,
-confidence``, then one column per class (smoothed probability), then ``raw_<class>`` (unsmoothed).
+confidence``, then one column per class (smoothed probability), then ``raw_<class>`` (unsmoothed); with
+``classify_every`` above 1 a last column ``classified`` (1: the face was classified on this frame, 0: it kept its
+last probabilities).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ if TYPE_CHECKING:
 BASE_COLUMNS = ["frame", "time_s", "face_id", "x1", "y1", "x2", "y2", "det_conf", "emotion", "confidence"]
 
 
-def timeline_columns(classes: list[str]) -> list[str]:
-    return BASE_COLUMNS + list(classes) + [f"raw_{c}" for c in classes]
+def timeline_columns(classes: list[str], classified: bool = False) -> list[str]:
+    return BASE_COLUMNS + list(classes) + [f"raw_{c}" for c in classes] + (["classified"] if classified else [])
 
 
 @dataclass
@@ -39,10 +41,12 @@ class _FaceStats:
 class TimelineWriter:
     """Appends rows to a CSV in chunks (memory stays flat) and keeps running per-face statistics."""
 
-    def __init__(self, path: Path, classes: list[str], chunk_rows: int = 2000) -> None:
+    def __init__(self, path: Path, classes: list[str], chunk_rows: int = 2000, classified: bool = False) -> None:
+        """``classified``: add the ``classified`` column (runs that classify faces on some frames only)."""
         self.path = path
         self.classes = list(classes)
-        self.columns = timeline_columns(self.classes)
+        self.mark_classified = classified
+        self.columns = timeline_columns(self.classes, classified)
         self.chunk_rows = chunk_rows
         self._rows: list[list[Any]] = []
         self._header_written = False
@@ -77,6 +81,7 @@ class TimelineWriter:
                 ]
                 + [round(float(v), 4) for v in sm]
                 + [round(float(v), 4) for v in raw]
+                + ([1 if result.classified is None else int(result.classified[i])] if self.mark_classified else [])
             )
             st = self.faces.setdefault(fid, _FaceStats(first_s=f.time_s))
             st.frames += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import av
@@ -301,3 +302,53 @@ def test_inference_never_imports_training():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_classify_every_n_classifies_each_face_every_nth_frame_and_marks_it(
+    demo_video, fast_settings, models, tmp_path
+):
+    """--classify-every 3: each face is classified on its first frame and then every third frame, keeping its
+    last raw probabilities in between; the CSV's last column says which rows were classified. On the rows that
+    were, the probabilities are those of classifying every frame."""
+    every = annotate_video(demo_video, tmp_path / "every", fast_settings, models=models)
+    some = dataclasses.replace(fast_settings, classify_every=3)
+    r = annotate_video(demo_video, tmp_path / "some", some, models=models)
+    df, ref = read_timeline(r.outputs["csv"]), read_timeline(every.outputs["csv"])
+    assert list(df.columns) == timeline_columns(list(FER2013_CLASSES), classified=True)
+    assert "classified" not in ref.columns  # the default CSV keeps its columns
+    raw = [f"raw_{c}" for c in FER2013_CLASSES]
+    faces, ref_faces = df.dropna(subset=["face_id"]), ref.dropna(subset=["face_id"])
+    assert len(faces) == len(ref_faces) == 2 * FACE_FRAMES
+    assert df[df["face_id"].isna()]["classified"].isna().all()
+    for _, face in faces.groupby("face_id"):
+        marks = face["classified"].to_numpy()
+        frames = face["frame"].to_numpy()
+        assert marks[0] == 1 and list(np.diff(frames[marks == 1])) == [3] * (int(marks.sum()) - 1)
+        values = face[raw].to_numpy()
+        for k in np.flatnonzero(marks == 0):  # carried: the row before's raw probabilities
+            np.testing.assert_array_equal(values[k], values[k - 1])
+    merged = faces.merge(ref_faces, on=["frame", "face_id"], suffixes=("", "_ref"))
+    fresh = merged[merged["classified"] == 1]
+    assert 0.3 < len(fresh) / len(merged) < 0.45
+    np.testing.assert_allclose(fresh[raw].to_numpy(), fresh[[c + "_ref" for c in raw]].to_numpy(), atol=2e-3)
+    assert r.summary["settings"]["classify_every"] == 3
+
+
+def test_classify_every_after_a_scene_cut_inside_a_chunk(demo_video, fast_settings, models):
+    """A hard cut in the middle of a chunk: the faces before it keep being carried, every face after it is
+    classified on its first frame again."""
+    from fer_video.pipeline import FaceAnnotator
+
+    with av.open(str(demo_video)) as c:
+        image = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    dark = (image // 4).astype(np.uint8)  # the same faces, a different histogram: a hard cut
+    frames = [Frame(i, i / 10, image if i < 5 else dark) for i in range(10)]
+    annotator = FaceAnnotator(models, dataclasses.replace(fast_settings, classify_every=4, detect_every=1))
+    results = annotator.process(frames)
+    marks = [r.classified.tolist() for r in results]
+    assert all(len(r.faces) for r in results)
+    # every 4th frame of each face (0, 4), then again on the first frame after the cut (5) and 4 frames later
+    assert [all(m) for m in marks] == [i in (0, 4, 5, 9) for i in range(10)]
+    assert [any(m) for m in marks] == [all(m) for m in marks]
+    for r in results:
+        assert r.probs.shape == (len(r.faces), len(FER2013_CLASSES)) and np.isfinite(r.probs).all()

@@ -29,3 +29,27 @@ def test_precision_is_an_annotate_option_checked_like_the_others():
     assert OPTIONS["precision"].flag == "--precision" and Settings().precision == "auto"
     with pytest.raises(Exception, match="precision"):
         Settings(precision="fp16").check()
+
+
+def test_folding_batchnorm_keeps_the_function():
+    """The classifier runs the model with BatchNorm folded into the convolutions: the same outputs (fp32), no
+    BatchNorm left, the original model untouched."""
+    from torch import nn
+
+    from fer_video.classify import fold_batchnorm
+    from fer_video.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model(7).eval()
+    for m in model.modules():  # statistics far from the identity, so a missed or wrong fold shows
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 20  # stem, 16 in blocks, 3 shortcuts
+    x = torch.randn(5, 1, 48, 48)
+    with torch.inference_mode():
+        torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-4)

@@ -179,6 +179,20 @@ def test_ctrl_c_keeps_the_checkpoint_and_the_api_resumes_from_it(clip, reference
     assert_same_outputs(reference, out, elan=True)
 
 
+def test_classifying_every_nth_frame_resumes_to_the_same_outputs(clip, real_models, base):
+    """With --classify-every the faces' last probabilities are part of the checkpoint: an interrupted run resumes
+    to the uninterrupted run's outputs."""
+    settings = dataclasses.replace(RUN, classify_every=3)
+    reference = base / "every3-reference"
+    annotate_video(clip, reference, settings, models=real_models, name=NAME)
+    out = base / "every3"
+    _interrupted(clip, out, settings, real_models)
+    result = annotate_video(clip, out, settings, models=real_models, name=NAME, resume=True)
+    assert result.summary["processing"]["resumed_at_frame"] is not None
+    assert_same_outputs(reference, out, elan=True)
+    assert "classified" in output_paths(out, NAME)["csv"].read_text().splitlines()[0]
+
+
 @pytest.mark.parametrize(
     "change, note",
     [
