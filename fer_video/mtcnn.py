@@ -146,7 +146,8 @@ def _inside(boxes: torch.Tensor, inds: torch.Tensor, w: int, h: int) -> tuple[to
 
 def integral_images(frames: np.ndarray) -> np.ndarray:
     """(N, H+1, W+1, C) integral images of uint8 ``frames``: exact pixel sums, in int32 when every sum fits (up to
-    3840x2160: half the memory traffic of int64 or float64 in the gathers that follow), else int64."""
+    3840x2160: half the memory traffic of float64 in the gathers that follow), else float64 (exact below 2**53;
+    OpenCV has no int64 integral)."""
     n, h, w, c = frames.shape
     depth, dtype = (cv2.CV_32S, np.int32) if h * w * 255 < 2**31 else (cv2.CV_64F, np.float64)
     sums = np.empty((n, h + 1, w + 1, c), dtype)

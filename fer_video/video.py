@@ -331,8 +331,8 @@ class VideoWriter:
         self._stream.time_base = _TIME_BASE
         self._stream.codec_context.time_base = _TIME_BASE
         self._stream.options = {"crf": str(crf), "preset": preset}
-        # x264's frame threads, as the ffmpeg command line runs it (PyAV's default is slice threads: 3.3-4.2 s
-        # instead of 3.8-5.5 s of wall time for 600 720p frames, and 7 % larger files at the same crf)
+        # x264's frame threads, as the ffmpeg command line runs it (PyAV's default is slice threads: more wall
+        # time for the same CPU and 7 % larger files at the same crf; `benchmarks/micro.py encode`)
         self._stream.thread_type = "FRAME"
         self.origin_pts = origin_pts
         self.last_pts = after_pts

@@ -258,7 +258,7 @@ def check_args(args: argparse.Namespace) -> None:
         getattr(args, k, None) for k in ("clip_labels", "clip_exclude", "clip_cache")
     ):
         raise SettingsError("--clip-labels and --clip-exclude need --clips")
-    unknown = [n for n in getattr(args, "train_layers", "").split(",") if n.strip() and n.strip() not in PARTS]
+    unknown = [n for n in _layer_names(getattr(args, "train_layers", "")) if n not in PARTS]
     if unknown:
         raise SettingsError(f"--train-layers: no part {','.join(unknown)} (the parts are {', '.join(PARTS)})")
     if not 0 <= args.swa <= args.epochs or args.swa_lr <= 0:
@@ -321,10 +321,14 @@ def setup(args: argparse.Namespace) -> Run:
     )  # fmt: skip
 
 
+def _layer_names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
 def freeze(model: nn.Module, train_layers: str) -> tuple[nn.Module, ...]:
     """With ``--train-layers a,b``: every other part of ``model`` stops learning (its parameters get no
     gradient, its BatchNorm statistics stay as loaded). Returns the frozen parts (empty: all train)."""
-    names = [n.strip() for n in train_layers.split(",") if n.strip()]
+    names = _layer_names(train_layers)
     if not names:
         return ()
     parts = dict(model.named_children())
