@@ -16,7 +16,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -45,7 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save", metavar="NAME", help="also write benchmarks/results/NAME.json")
     args = p.parse_args(argv)
     sys.path.insert(0, str(HERE))
-    from speed import ffmpeg_exe
+    sys.path.insert(0, str(ROOT))
+    from speed import run_floor_ffmpeg
+
+    from fer_video.types import Settings
+
+    defaults = Settings()
 
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,12 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree), args.rev], cwd=ROOT, check=True)
         try:
             for k in range(args.rounds):
-                t = time.perf_counter()
-                floor = [ffmpeg_exe(), "-nostdin", "-y", "-loglevel", "error", "-i", args.video, "-map", "0:v:0"]
-                floor += ["-map", "0:a?", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt"]
-                floor += ["yuv420p", "-c:a", "copy", str(Path(tmp) / "floor.mp4")]
-                subprocess.run(floor, check=True)
-                rows.append({"round": k + 1, "run": "floor", "wall": time.perf_counter() - t})
+                floor = run_floor_ffmpeg(Path(args.video), defaults.crf, defaults.preset, 0, "floor-ab")
+                if "error" in floor:
+                    raise SystemExit(f"the floor failed: {floor['error']}")
+                rows.append({"round": k + 1, "run": "floor", "wall": floor["seconds"]})
                 for name, root in ((args.rev, tree), ("working tree", ROOT)):
                     out = Path(tmp) / f"out-{k}-{len(rows)}"
                     cmd = [sys.executable, "-c", CHILD, str(root), args.video, str(out)]

@@ -259,13 +259,16 @@ def classify_precision(videos: list[Path], repeat: int = 3) -> None:
 
 
 def encode_threads(video: Path, rounds: int = 4) -> None:
-    """The video's frames (decoded once, kept as YUV 4:2:0) encoded by libx264 at the default crf and preset,
+    """The video's frames (decoded once, kept as YUV 4:2:0) encoded by libx264 at the pipeline's crf and preset,
     with PyAV's default slice threads and with frame threads, alternating: wall and CPU seconds, file size."""
     import os
     import tempfile
 
     import av
 
+    from fer_video.types import Settings
+
+    defaults = Settings()  # the pipeline's crf and preset
     with av.open(str(video)) as c:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
@@ -278,7 +281,7 @@ def encode_threads(video: Path, rounds: int = 4) -> None:
             with av.open(path, "w") as out:
                 st = out.add_stream("libx264", rate=25)
                 st.width, st.height, st.pix_fmt = w, h, "yuv420p"
-                st.options = {"crf": "23", "preset": "veryfast"}
+                st.options = {"crf": str(defaults.crf), "preset": defaults.preset}
                 st.thread_type = kind
                 t, c0 = time.perf_counter(), time.process_time()
                 for i, y in enumerate(frames):
