@@ -5,6 +5,7 @@
     python benchmarks/micro.py cascade [VIDEO...] [--batches 1 2 4 8]  # MTCNN: facenet-pytorch vs fer_video.mtcnn
     python benchmarks/micro.py train-step [--threads 2]               # ResNet18 training step, fp32 vs bf16 autocast
     python benchmarks/micro.py classify-precision VIDEO...            # inference fp32 vs bf16 on real face crops
+    python benchmarks/micro.py classify-models VIDEO... --weights A.pt,B.pt   # CPU ms per crop of each model
     python benchmarks/micro.py encode VIDEO                           # libx264 slice vs frame threads (wall, CPU)
     python benchmarks/micro.py detect-ab VIDEO --rev REV              # fer_video/mtcnn.py at REV vs now (CPU)
 
@@ -182,22 +183,59 @@ def train_step(batch: int = 128, repeat: int = 5) -> None:
             print(f"{name} {'bf16' if dtype else 'fp32'}: cpu {c:.2f} s", flush=True)
 
 
-def _real_crops(videos: list[Path], every: int = 8) -> np.ndarray:
-    """The shipped model's crops of the faces MTCNN finds on every ``every``-th frame of ``videos``."""
+def _real_crops(videos: list[Path], every: int = 8, classifiers=None) -> np.ndarray | list[np.ndarray]:
+    """The shipped model's crops of the faces MTCNN finds on every ``every``-th frame of ``videos``; with
+    ``classifiers``, each one's own crops of the same faces (a list)."""
     from fer_video.classify import EmotionClassifier
     from fer_video.detect import FaceDetector
     from fer_video.stages import default_weights
     from fer_video.video import VideoReader
 
-    clf = EmotionClassifier.from_weights(str(default_weights()), torch.device("cpu"), 64, False)
+    clfs = classifiers or [EmotionClassifier.from_weights(str(default_weights()), torch.device("cpu"), 64, False)]
     detector = FaceDetector(torch.device("cpu"), 20, 0.9, 640)
-    crops = []
+    crops: list[list[np.ndarray]] = [[] for _ in clfs]
     for video in videos:
         with VideoReader(video) as r:
             for f in r:
                 if f.index % every == 0:
-                    crops.append(clf.crops(f.image, detector.detect([f.image])[0].xyxy))
-    return np.concatenate(crops)
+                    boxes = detector.detect([f.image])[0].xyxy
+                    for mine, clf in zip(crops, clfs, strict=True):
+                        mine.append(clf.crops(f.image, boxes))
+    joined = [np.concatenate(c) for c in crops]
+    return joined if classifiers else joined[0]
+
+
+def classify_models(videos: list[Path], weights: list[str], repeat: int = 3) -> None:
+    """CPU ms per face crop of the classifier (default precision) built from each weights file, on the same real
+    faces (each model's own crop rule), interleaved: single crop, flip TTA, and ten-crop for models trained on
+    centre squares (``fer-video train --crop``); argmax agreement with the first model."""
+    from fer_video.classify import EmotionClassifier
+
+    cpu = torch.device("cpu")
+    runs = {}
+    for w in weights:
+        clf = EmotionClassifier.from_weights(w, cpu, 64, False, "auto")
+        runs[f"{Path(w).parent.name}/{Path(w).name} single"] = (clf, False)
+        runs[f"{Path(w).parent.name}/{Path(w).name} flip"] = (clf, True)
+        if clf.card.resize_size:
+            ten = EmotionClassifier.from_weights(w, cpu, 64, False, "auto", ten_crop=True)
+            runs[f"{Path(w).parent.name}/{Path(w).name} ten-crop"] = (ten, False)
+    clfs = list(dict.fromkeys(c for c, _ in runs.values()))
+    crops = dict(zip(clfs, _real_crops(videos, classifiers=clfs), strict=True))
+    print(f"{len(next(iter(crops.values())))} crops from {len(videos)} videos", flush=True)
+    cost, probs = dict.fromkeys(runs, 0.0), {}
+    for clf, tta in runs.values():
+        clf.predict(crops[clf][:64], tta)  # warm-up: oneDNN builds its kernels on the first calls
+    for _ in range(repeat):
+        for name, (clf, tta) in runs.items():
+            c = time.process_time()
+            probs[name] = clf.predict(crops[clf], tta)
+            cost[name] += time.process_time() - c
+    first = next(iter(runs))
+    for name in runs:
+        agree = float((probs[first].argmax(1) == probs[name].argmax(1)).mean())
+        per_crop = cost[name] / repeat / len(probs[name]) * 1000
+        print(f"{name}: {per_crop:.2f} CPU-ms per crop; argmax agreement with {first}: {agree:.3f}", flush=True)
 
 
 def classify_precision(videos: list[Path], repeat: int = 3) -> None:
@@ -345,8 +383,13 @@ def detect_ab(rev: str, video: Path, rounds: int = 6) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
-        "what", choices=["detect", "classify", "cascade", "train-step", "classify-precision", "encode", "detect-ab"]
-    )
+        "what",
+        choices=[
+            "detect", "classify", "cascade", "train-step", "classify-precision", "classify-models", "encode",
+            "detect-ab",
+        ],
+    )  # fmt: skip
+    p.add_argument("--weights", default="", help="classify-models: comma-separated .pt files to compare")
     p.add_argument("--rev", default="HEAD", help="detect-ab: the git revision to compare with")
     p.add_argument("video", nargs="*", default=[str(ROOT / "benchmarks/out/videos/demo_1280x720_25fps_10s.mp4")])
     p.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4, 8], help="cascade: frames per call")
@@ -363,6 +406,8 @@ def main() -> None:
         train_step()
     elif args.what == "classify-precision":
         classify_precision([Path(v) for v in args.video])
+    elif args.what == "classify-models":
+        classify_models([Path(v) for v in args.video], [w for w in args.weights.split(",") if w])
     elif args.what == "encode":
         encode_threads(Path(args.video[0]))
     elif args.what == "detect-ab":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import cv2
 import numpy as np
@@ -11,11 +12,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from fer_video.device import autocast_dtype
+from fer_video.errors import SettingsError
 from fer_video.model import ModelCard, load_model
+from fer_video.predict import ten_crops
 
 
 def crop_box(box: np.ndarray, margin: float, width: int, height: int) -> tuple[int, int, int, int]:
-    """The card's crop rule: a square around the box centre, side max(w, h) * (1 + margin), clipped."""
+    """The card's crop rule: a square around the box centre, side max(w, h) * (1 + margin), clipped (a margin
+    below 0 gives a square smaller than the box)."""
     x1, y1, x2, y2 = (float(v) for v in box)
     side = max(x2 - x1, y2 - y1) * (1.0 + margin)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
@@ -58,11 +62,20 @@ class EmotionClassifier:
         batch_size: int = 64,
         tta: bool = True,
         precision: str = "fp32",
+        ten_crop: bool = False,
     ) -> None:
         """``precision``: ``fp32``, ``bf16`` or ``auto`` (bf16 where the hardware does it natively). The model runs
         with its BatchNorm folded into the convolutions, in bf16 weights and activations when bf16 (1.1-1.4x
         less CPU per crop than bf16 autocast on an AMX CPU; probabilities within 0.013 of fp32's, autocast's
-        within 0.007: ``benchmarks/micro.py classify-precision``)."""
+        within 0.007: ``benchmarks/micro.py classify-precision``). ``ten_crop``: average the ten crops of each face
+        (``predict.ten_crops``; the card needs a ``resize_size``), instead of the centre one (and its mirror image
+        with ``tta``)."""
+        if ten_crop and not card.resize_size:
+            raise SettingsError(
+                f"--ten-crop needs a model trained on centre squares ('fer-video train --crop'); {card.name} sees "
+                "the whole face"
+            )
+        self.ten_crop = ten_crop
         self.autocast = autocast_dtype(device, precision)  # the reduced precision, None for fp32
         self._dtype = self.autocast or torch.float32
         self.model = fold_batchnorm(model).to(device, self._dtype)
@@ -77,11 +90,10 @@ class EmotionClassifier:
         self._std = torch.tensor(card.std).view(1, -1, 1, 1)
 
     @classmethod
-    def from_weights(
-        cls, weights: str, device: torch.device, batch_size: int = 64, tta: bool = True, precision: str = "fp32"
-    ) -> EmotionClassifier:
+    def from_weights(cls, weights: str, device: torch.device, *args: Any, **kwargs: Any) -> EmotionClassifier:
+        """The classifier of a weights file (its card beside it); the other arguments as ``__init__``'s."""
         model, card = load_model(weights, device)
-        return cls(model, card, device, batch_size, tta, precision)
+        return cls(model, card, device, *args, **kwargs)
 
     def describe(self) -> dict[str, object]:
         """What the summary records of the model: name, checksum, classes, PublicTest accuracy (flip TTA)."""
@@ -94,12 +106,20 @@ class EmotionClassifier:
             "precision": "bf16" if self.autocast is not None else "fp32",
         }
 
-    def crops(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """(N, size, size, channels) uint8 crops of ``image`` (RGB) following the card's crop rule."""
-        size, h, w = self.card.input_size, image.shape[0], image.shape[1]
-        out = np.empty((len(boxes), size, size, self.card.channels), dtype=np.uint8)
+    def crops(self, image: np.ndarray, boxes: np.ndarray, whole: bool = False) -> np.ndarray:
+        """(N, size, size, channels) uint8 crops of ``image`` (RGB) following the card's crop rule: what the network
+        sees (``input_size``). A card with a ``resize_size`` (a model trained on centre squares of larger faces)
+        gets the centre square of the face directly, a crop ``input_size / resize_size`` as wide; ``whole`` (and
+        ten-crop): the whole face at ``resize_size`` instead (what such a model is trained on)."""
+        card, h, w = self.card, image.shape[0], image.shape[1]
+        size, margin = card.input_size, card.crop_margin
+        if card.resize_size and (whole or self.ten_crop):
+            size = card.resize_size
+        elif card.resize_size:
+            margin = (1.0 + card.crop_margin) * card.input_size / card.resize_size - 1.0
+        out = np.empty((len(boxes), size, size, card.channels), dtype=np.uint8)
         for i, box in enumerate(boxes):
-            l, t, r, b = crop_box(box, self.card.crop_margin, w, h)
+            l, t, r, b = crop_box(box, margin, w, h)
             src = image[t:b, l:r]
             if self.card.channels == 1:  # grey of the crop only, not of the whole frame
                 src = cv2.cvtColor(src, cv2.COLOR_RGB2GRAY)
@@ -119,6 +139,12 @@ class EmotionClassifier:
             if self.device.type == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
             n, mirrored = len(x), self.tta if tta is None else tta
+            if self.ten_crop:  # the ten views of each face; the mirror images are among them
+                views = ten_crops(x, self.card.input_size)
+                x = torch.cat([v.contiguous(memory_format=torch.channels_last) for v in views])
+                p = F.softmax(self.model(x).float(), 1)
+                outs.append(p.view(len(views), n, -1).mean(0).cpu().numpy())
+                continue
             if mirrored:  # flip TTA: the mean of both views
                 x = torch.cat([x, torch.flip(x, dims=[3])])
             p = F.softmax(self.model(x).float(), 1)

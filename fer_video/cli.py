@@ -164,7 +164,7 @@ def _annotate(inputs: list[Path], out: Path, args: argparse.Namespace, batch_csv
         try:
             models = load_models(settings)
         except SettingsError as exc:  # e.g. --device: a bad value is a usage error
-            return _usage(f"--device: {exc}")
+            return _usage(str(exc))
     else:
         from fer_video.device import resolve_device
 

@@ -44,6 +44,9 @@ class ModelCard:
     #: clipped to the frame, converted to grey and resized to input_size.
     crop_margin: float = 0.0
     crop_rule: str = "square box around the detector box centre, side max(w,h)*(1+crop_margin), grey, resized"
+    #: when set (a model trained on random input_size crops of resize_size faces, ``fer-video train --crop``): the
+    #: crop is resized to resize_size and the network sees its centre input_size square; 0: resized to input_size
+    resize_size: int = 0
     weights_file: str = ""
     sha256: str = ""
     dtype: str = "float16"
@@ -97,6 +100,8 @@ class ModelCard:
             return "mean and std need one number per channel, std > 0"
         if not isinstance(self.input_size, int) or not 8 <= self.input_size <= 1024:
             return "input_size must be an integer between 8 and 1024"
+        if not isinstance(self.resize_size, int) or not (self.resize_size == 0 or self.resize_size >= self.input_size):
+            return "resize_size must be 0 or an integer >= input_size"
         if not isinstance(self.crop_margin, (int, float)) or self.crop_margin < 0:
             return "crop_margin must be a number >= 0"
         if self.stem not in ("3x3s1", "imagenet"):

@@ -167,6 +167,14 @@ ANNOTATE_OPTIONS: tuple[Option, ...] = (
         ui=Toggle("Flip test-time augmentation", "Also classify the mirror image: a little more accurate, slower."),
     ),
     Option(
+        "ten_crop",
+        "--ten-crop",
+        bool,
+        "ten-crop test-time augmentation: classify the four corner squares and the centre one of each face, each "
+        "also mirrored, and average (a model trained with 'fer-video train --crop' only; ten times the classify "
+        "cost; default {default})",
+    ),
+    Option(
         "classify_every",
         "--classify-every",
         int,

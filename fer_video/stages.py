@@ -96,11 +96,11 @@ def load_models(settings: Settings) -> Models:
     try:
         compute = choose_compute(settings.device)
     except ValueError as exc:
-        raise SettingsError(str(exc)) from None
+        raise SettingsError(f"--device: {exc}") from None
     apply_threads(compute)
     weights = Path(settings.weights) if settings.weights else default_weights()
     classifier = EmotionClassifier.from_weights(
-        str(weights), compute.device, compute.classify_batch, settings.tta, settings.precision
+        str(weights), compute.device, compute.classify_batch, settings.tta, settings.precision, settings.ten_crop
     )
     cascade = MTCNNCascade(compute.device, channels_last=compute.device.type == "cpu")
 

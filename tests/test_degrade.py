@@ -30,13 +30,15 @@ def test_degrade_changes_about_the_share_asked_for():
 
 
 def test_teacher_sees_the_clean_view_of_the_students_degraded_batch():
-    from fer_video.training.augment import student_teacher_inputs, training_inputs
+    from fer_video.training.augment import Augmentation, student_teacher_inputs, training_inputs
 
     images = (_faces(32) * 255).to(torch.uint8)
     cpu = torch.device("cpu")
-    student, teacher = student_teacher_inputs(images, torch.Generator().manual_seed(5), 0.25, 1.0, cpu)
-    plain = training_inputs(images, torch.Generator().manual_seed(5), 0.25, cpu)
+    student, teacher = student_teacher_inputs(
+        images, torch.Generator().manual_seed(5), Augmentation("full", 0.25, 1.0), cpu
+    )
+    plain = training_inputs(images, torch.Generator().manual_seed(5), Augmentation("full", 0.25), cpu)
     assert torch.equal(teacher, plain)  # same augmentation draws: the teacher's view is the plain training batch
     assert not torch.equal(student, teacher)
-    same, also = student_teacher_inputs(images, torch.Generator().manual_seed(5), 0.25, 0.0, cpu)
+    same, also = student_teacher_inputs(images, torch.Generator().manual_seed(5), Augmentation("full", 0.25, 0.0), cpu)
     assert torch.equal(same, plain) and same is also

@@ -208,6 +208,73 @@ def test_train_layers_trains_only_the_named_parts(tiny_fer, tmp_path):
     assert not (tmp_path / "bad").exists()  # checked before the run folder is made
 
 
+def test_crop_trains_on_squares_and_inference_takes_the_centre_one(tiny_fer, tiny_weights, tmp_path, capsys):
+    """--crop 40: the card says the network sees the centre 40 px of a 48 px face; training scores ten-crop too;
+    evaluation and the video classifier take that centre square (a face crop 40/48 as wide) from the card."""
+    from fer_video.classify import EmotionClassifier
+    from fer_video.predict import ten_crops
+
+    out = tmp_path / "c40"
+    common = ["--data", str(tiny_fer / "fer2013.csv"), "--batch-size", "16", "--threads", "1", "--limit", "32"]
+    assert main(["train", *common, "--epochs", "1", "--crop", "40", "--out", str(out)]) == 0
+    model, card = load_model(out / "model.pt")
+    assert (card.input_size, card.resize_size) == (40, 48)
+    assert 0 <= card.metrics["accuracy_tencrop"] <= 1
+    assert "val_acc_tencrop" in json.loads((out / "history.json").read_text())[0]
+    capsys.readouterr()
+    assert (
+        main(["evaluate", "--weights", str(out / "model.pt"), "--data", str(tiny_fer / "fer2013.csv"), "--json"]) == 0
+    )
+    assert json.loads(capsys.readouterr().out)["images"] == 14
+
+    clf = EmotionClassifier(model, card, torch.device("cpu"))
+    frame = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    box = np.array([[100.0, 50.0, 196.0, 146.0]])  # 96 px: the centre 40/48 of it is the middle 80 px
+    centre, whole = clf.crops(frame, box), clf.crops(frame, box, whole=True)
+    assert centre.shape == (1, 40, 40, 1) and whole.shape == (1, 48, 48, 1)
+    grey = cv2.cvtColor(frame[58:138, 108:188], cv2.COLOR_RGB2GRAY)
+    np.testing.assert_array_equal(centre[0, :, :, 0], cv2.resize(grey, (40, 40), interpolation=cv2.INTER_AREA))
+    assert clf.predict(centre).shape == (1, 7)
+    # --ten-crop: the whole 48 px face, and the mean of the network's ten views of it
+    ten = EmotionClassifier(model, card, torch.device("cpu"), ten_crop=True)
+    faces = ten.crops(frame, box)
+    np.testing.assert_array_equal(faces, whole)
+    x = (torch.from_numpy(faces).permute(0, 3, 1, 2).float() / 255 - card.mean[0]) / card.std[0]
+    with torch.no_grad():
+        expected = torch.stack([torch.softmax(model(v), 1) for v in ten_crops(x, 40)]).mean(0)
+    np.testing.assert_allclose(ten.predict(faces), expected.numpy(), atol=1e-5)
+    plain_model, plain_card = load_model(tiny_weights)  # a model of whole faces has no ten crops
+    with pytest.raises(SettingsError, match="--ten-crop needs a model trained on centre squares"):
+        EmotionClassifier(plain_model, plain_card, torch.device("cpu"), ten_crop=True)
+
+    with pytest.raises(SettingsError, match="--crop"):
+        main(["--debug", "train", *common, "--crop", "60", "--out", str(tmp_path / "bad")])
+
+
+def test_random_and_ten_crops_are_squares_of_the_image():
+    from fer_video.predict import centre_crop, ten_crops
+    from fer_video.training.augment import augment, random_crop
+
+    x = torch.arange(4 * 48 * 48, dtype=torch.float32).view(4, 1, 48, 48)
+    crops = random_crop(x, 40, torch.Generator().manual_seed(0))
+    for image, crop in zip(x, crops, strict=True):
+        top, left = divmod(int(crop[0, 0, 0].item()) % (48 * 48), 48)  # the values name their own positions
+        assert top <= 8 and left <= 8
+        torch.testing.assert_close(crop, image[:, top : top + 40, left : left + 40])
+    views = ten_crops(x, 40)
+    assert len(views) == 10 and all(v.shape == (4, 1, 40, 40) for v in views)
+    torch.testing.assert_close(views[4], centre_crop(x, 40))
+    torch.testing.assert_close(views[9], torch.flip(views[4], dims=[3]))
+    torch.testing.assert_close(views[0], x[..., :40, :40])
+    assert centre_crop(x, 0) is x
+    # --augment flip: each image comes back as itself or its mirror image, nothing else
+    images = torch.rand(64, 1, 48, 48)
+    flipped = augment(images, torch.Generator().manual_seed(2), 0.0, "flip")
+    mirrored = [torch.equal(f, i.flip(2)) for f, i in zip(flipped, images, strict=True)]
+    assert all(m or torch.equal(f, i) for m, f, i in zip(mirrored, flipped, images, strict=True))
+    assert 10 < sum(mirrored) < 54
+
+
 def _write_csv(path, rows):
     """A Kaggle-style CSV from (emotion, pixels) pairs, all PublicTest; ``pixels`` None -> a valid random face."""
     rng = np.random.default_rng(1)

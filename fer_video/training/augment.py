@@ -1,9 +1,11 @@
-"""Batch augmentation on whole uint8 batches: affine warp, flip, brightness/contrast, random erasing; and the
-student's and teachers' views of a batch (``--video-aug``: video-like degradations for the student only)."""
+"""Batch augmentation on whole uint8 batches: affine warp, flip, brightness/contrast, random erasing, random
+crops; and the student's and teachers' views of a batch (``--video-aug``: video-like degradations for the student
+only). ``Augmentation`` holds the training options that shape them."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -12,11 +14,28 @@ from fer_video.model import MEAN, STD
 from fer_video.training.degrade import degrade
 
 
-def augment(x: torch.Tensor, g: torch.Generator, erasing: float = 0.5) -> torch.Tensor:
+@dataclass(frozen=True)
+class Augmentation:
+    """How a training batch is varied: ``--augment`` (``full``: flip, rotation, scale, shift, brightness and
+    contrast; ``flip``: the mirror image only), ``--erasing``, ``--video-aug`` and ``--crop``."""
+
+    mode: str = "full"
+    erasing: float = 0.5
+    video_aug: float = 0.0
+    crop: int = 0
+
+
+MODES = ("full", "flip")
+
+
+def augment(x: torch.Tensor, g: torch.Generator, erasing: float = 0.5, mode: str = "full") -> torch.Tensor:
     """Batch augmentation on float images in [0, 1]: flip, rotation +-10 deg, scale 0.9-1.1, shift +-10 %,
-    brightness/contrast, random erasing (probability ``erasing``)."""
+    brightness/contrast (``mode`` "flip": the flip only), random erasing (probability ``erasing``)."""
     n = x.shape[0]
     u = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731
+    if mode == "flip":
+        x = torch.where((u(n) < 0.5).view(-1, 1, 1, 1), torch.flip(x, dims=[3]), x)
+        return _erase(x, u, erasing, g) if erasing > 0 else x
     angle = (u(n) * 2 - 1) * math.radians(10)
     scale = 0.9 + u(n) * 0.2
     flip = torch.where(u(n) < 0.5, -1.0, 1.0)
@@ -31,6 +50,11 @@ def augment(x: torch.Tensor, g: torch.Generator, erasing: float = 0.5) -> torch.
     brightness = (u(n, 1, 1, 1) * 2 - 1) * 0.15
     mean = x.mean(dim=(2, 3), keepdim=True)
     x = ((x - mean) * contrast + mean + brightness).clamp(0, 1)
+    return _erase(x, u, erasing, g)
+
+
+def _erase(x: torch.Tensor, u, erasing: float, g: torch.Generator) -> torch.Tensor:
+    n = x.shape[0]
     # random erasing: one rectangle of 2-20 % of the area in a share of the images, filled with noise
     size = x.shape[-1]
     area = (0.02 + u(n) * 0.18) * size * size
@@ -52,9 +76,32 @@ def augment(x: torch.Tensor, g: torch.Generator, erasing: float = 0.5) -> torch.
     return x
 
 
-def training_inputs(images_u8: torch.Tensor, g: torch.Generator, erasing: float, device: torch.device) -> torch.Tensor:
-    """A batch as the network trains on it: augmented, normalised, channels_last on ``device``."""
-    return _network_input(augment(images_u8.float() / 255.0, g, erasing), device)
+def random_crop(x: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
+    """A ``size`` x ``size`` square of each image at its own random position (``--crop``; 0 or the image's own
+    size: unchanged)."""
+    full = x.shape[-1]
+    if not size or size >= full:
+        return x
+    n = x.shape[0]
+    top = torch.randint(0, full - size + 1, (n,), generator=g)
+    left = torch.randint(0, full - size + 1, (n,), generator=g)
+    steps = torch.arange(size)
+    rows = (top.view(n, 1) + steps).view(n, 1, size, 1).expand(n, x.shape[1], size, full)
+    x = torch.gather(x, 2, rows)
+    cols = (left.view(n, 1) + steps).view(n, 1, 1, size).expand(n, x.shape[1], size, size)
+    return torch.gather(x, 3, cols)
+
+
+def _augmented(images_u8: torch.Tensor, g: torch.Generator, aug: Augmentation) -> torch.Tensor:
+    return random_crop(augment(images_u8.float() / 255.0, g, aug.erasing, aug.mode), aug.crop, g)
+
+
+def training_inputs(
+    images_u8: torch.Tensor, g: torch.Generator, aug: Augmentation, device: torch.device
+) -> torch.Tensor:
+    """A batch as the network trains on it: augmented, randomly cropped (``aug.crop``), normalised, channels_last
+    (no video-like degradations)."""
+    return _network_input(_augmented(images_u8, g, aug), device)
 
 
 def _network_input(x: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -62,12 +109,13 @@ def _network_input(x: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def student_teacher_inputs(
-    images_u8: torch.Tensor, g: torch.Generator, erasing: float, video_aug: float, device: torch.device
+    images_u8: torch.Tensor, g: torch.Generator, aug: Augmentation, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The student's batch (augmented, then with video-like degradations on a share ``video_aug`` of the images)
-    and the teacher's view of the same images (augmented only: a teacher labels the clean face)."""
-    x = augment(images_u8.float() / 255.0, g, erasing)
+    """The student's batch (augmented, randomly cropped to ``aug.crop`` px when set, then with video-like
+    degradations on a share ``aug.video_aug`` of the images) and the teacher's view of the same images (augmented
+    and cropped only: a teacher labels the clean face)."""
+    x = _augmented(images_u8, g, aug)
     clean = _network_input(x, device)
-    if video_aug <= 0:
+    if aug.video_aug <= 0:
         return clean, clean
-    return _network_input(degrade(x, g, video_aug), device), clean
+    return _network_input(degrade(x, g, aug.video_aug), device), clean

@@ -57,6 +57,8 @@ def _key(path: Path, settings: Settings, weights: Path) -> str:
     stat = path.stat()
     card = json.loads(weights.with_suffix(".json").read_text())
     rule = {k: card.get(k) for k in ("input_size", "channels", "crop_margin", "crop_rule")}
+    if card.get("resize_size"):
+        rule["resize_size"] = card["resize_size"]
     text = json.dumps([path.name, stat.st_size, int(stat.st_mtime), repr(settings), rule], sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
@@ -76,8 +78,8 @@ def largest_face_crops(path: Path, settings: Settings, models) -> np.ndarray:
     crops = []
     for frame in VideoReader(path):
         if frame.index in boxes:
-            crops.append(models.classifier.crops(frame.image, boxes[frame.index][None])[0, :, :, 0])
-    size = models.classifier.card.input_size
+            crops.append(models.classifier.crops(frame.image, boxes[frame.index][None], whole=True)[0, :, :, 0])
+    size = models.classifier.card.resize_size or models.classifier.card.input_size
     return np.stack(crops) if crops else np.zeros((0, size, size), np.uint8)
 
 

@@ -60,7 +60,7 @@ class Distillation:
 def load_teacher(path: str, classes: tuple[str, ...], size: int, device: torch.device) -> tuple[nn.Module, ModelCard]:
     """A fer-video model that can teach this run: same classes, one channel, ``size`` px (clear error otherwise)."""
     model, card = load_model(path, device)
-    if tuple(card.classes) != tuple(classes) or card.channels != 1 or card.input_size != size:
+    if tuple(card.classes) != tuple(classes) or card.channels != 1 or (card.resize_size or card.input_size) != size:
         raise WeightsError(
             f"{path}: --teacher model has classes {','.join(card.classes)}, {card.channels} channel(s), "
             f"{card.input_size} px; this run needs {','.join(classes)}, 1 channel, {size} px"

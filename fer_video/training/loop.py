@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from fer_video.predict import Batches, predict
-from fer_video.training.augment import student_teacher_inputs, training_inputs
+from fer_video.predict import Batches, predict, predict_ten_crop
+from fer_video.training.augment import Augmentation, student_teacher_inputs, training_inputs
 from fer_video.training.distill import Distillation
 from fer_video.training.metrics import confusion, summarize
 
@@ -26,14 +26,15 @@ def train_one_epoch(
     batch_size: int,
     device: torch.device,
     g: torch.Generator,
-    erasing: float = 0.5,
+    aug: Augmentation | None = None,
     distill: Distillation | None = None,
     autocast: Any = nullcontext,
-    video_aug: float = 0.0,
     frozen: tuple[nn.Module, ...] = (),
 ) -> dict[str, float]:
-    """One pass over ``data``; ``autocast`` () -> context manager wraps the forward pass (bf16 or none);
-    ``frozen`` parts of the model stay in eval mode (their BatchNorm statistics do not move)."""
+    """One pass over ``data``, its batches varied as ``aug`` says; ``autocast`` () -> context manager wraps the
+    forward pass (bf16 or none); ``frozen`` parts of the model stay in eval mode (their BatchNorm statistics do
+    not move); ``aug`` None: the defaults."""
+    aug = aug or Augmentation()
     model.train()
     for part in frozen:
         part.eval()
@@ -41,7 +42,7 @@ def train_one_epoch(
     for images, labels, idx in data.shuffled(batch_size, g):
         if len(labels) < 2:  # BatchNorm cannot train on one sample
             continue
-        x, x_teacher = student_teacher_inputs(images, g, erasing, video_aug, device)
+        x, x_teacher = student_teacher_inputs(images, g, aug, device)
         y = labels.to(device)
         with autocast():
             logits = model(x).float()
@@ -60,11 +61,19 @@ def train_one_epoch(
     return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1)}
 
 
-def evaluate(model: nn.Module, data: Batches, classes: tuple[str, ...], device: torch.device) -> dict[str, Any]:
-    probs, probs_tta = predict(model, data, device)
+def evaluate(
+    model: nn.Module, data: Batches, classes: tuple[str, ...], device: torch.device, crop: int = 0
+) -> dict[str, Any]:
+    """Accuracy and per-class figures without and with flip TTA (the centre ``crop`` square when set; then also
+    with ten-crop TTA: ``accuracy_tencrop``)."""
+    probs, probs_tta = predict(model, data, device, crop=crop)
     labels = data.labels.numpy()
     plain = summarize(labels, probs.argmax(1), classes)
     with_tta = summarize(labels, probs_tta.argmax(1), classes)
+    extra = {}
+    if crop and crop < data.images.shape[-1]:
+        ten = predict_ten_crop(model, data, device, crop)
+        extra["accuracy_tencrop"] = summarize(labels, ten.argmax(1), classes)["accuracy"]
     return {
         "accuracy": plain["accuracy"],
         "accuracy_tta": with_tta["accuracy"],
@@ -72,20 +81,25 @@ def evaluate(model: nn.Module, data: Batches, classes: tuple[str, ...], device: 
         "macro_f1_tta": with_tta["macro_f1"],
         "per_class": with_tta["per_class"],
         "confusion_tta": confusion(labels, probs_tta.argmax(1), len(classes)).tolist(),
+        **extra,
     }
 
 
 @torch.no_grad()
 def recompute_bn(
-    model: nn.Module, data: Batches, batch_size: int, device: torch.device, seed: int, erasing: float, images: int
+    model: nn.Module,
+    data: Batches,
+    batch_size: int,
+    device: torch.device,
+    seed: int,
+    aug: Augmentation,
+    images: int,
 ) -> None:
     """BatchNorm running statistics of ``model`` (a weight average, whose own statistics mean nothing) recomputed
     as the plain average over ``images`` augmented training images: the batches its training saw."""
     g = torch.Generator().manual_seed(seed)
     count = math.ceil(min(images, len(data.labels)) / batch_size)
-    inputs = (
-        training_inputs(x, g, erasing, device) for x, _, _ in itertools.islice(data.shuffled(batch_size, g), count)
-    )
+    inputs = (training_inputs(x, g, aug, device) for x, _, _ in itertools.islice(data.shuffled(batch_size, g), count))
     torch.optim.swa_utils.update_bn(inputs, model)
 
 

@@ -35,6 +35,7 @@ from fer_video.device import autocast_dtype, resolve_device
 from fer_video.errors import SettingsError, WeightsError
 from fer_video.model import MEAN, STD, ModelCard, build_model, export_model, load_imagenet_init, load_model
 from fer_video.predict import Batches
+from fer_video.training.augment import MODES, Augmentation
 from fer_video.training.checkpoint import atomic_save
 from fer_video.training.data import load_dataset, parse_classes
 from fer_video.training.distill import Distillation, consistent_teachers, teacher_targets
@@ -69,7 +70,23 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
         help="imagenet: torchvision's weights from the local torch hub cache (never downloaded); "
         "PATH: a fer-video model (.pt with its .json) to continue from, e.g. a warm restart of a finished run",
     )
+    p.add_argument(
+        "--augment",
+        choices=MODES,
+        default="full",
+        help="full: flip, rotation +-10 deg, scale, shift, brightness/contrast; flip: the mirror image only (e.g. "
+        "to refit the last layers on a small labelled set); random erasing (--erasing) applies to both",
+    )
     p.add_argument("--erasing", type=float, default=0.5, help="probability of random erasing per image")
+    p.add_argument(
+        "--crop",
+        type=int,
+        default=0,
+        metavar="PX",
+        help="train on a random PX x PX square of each (augmented) 48 px face and score its centre square, also "
+        "with ten-crop TTA; the card records it and inference takes the centre square (e.g. 40; default 0: the "
+        "whole face)",
+    )
     p.add_argument(
         "--video-aug",
         type=float,
@@ -261,6 +278,8 @@ def check_args(args: argparse.Namespace) -> None:
     unknown = [n for n in _layer_names(getattr(args, "train_layers", "")) if n not in PARTS]
     if unknown:
         raise SettingsError(f"--train-layers: no part {','.join(unknown)} (the parts are {', '.join(PARTS)})")
+    if getattr(args, "crop", 0) and not 8 <= args.crop <= 48:
+        raise SettingsError("--crop must be 0 (the whole face) or between 8 and 48 px")
     if not 0 <= args.swa <= args.epochs or args.swa_lr <= 0:
         raise SettingsError(f"--swa must be between 0 and --epochs ({args.epochs}) and --swa-lr > 0")
 
@@ -453,14 +472,13 @@ def train_epoch(args: argparse.Namespace, r: Run, epoch: int) -> tuple[dict[str,
         args.batch_size,
         r.device,
         r.g,
-        args.erasing,
+        _augmentation(args, r),
         r.distill,
         r.autocast,
-        getattr(args, "video_aug", 0.0),
         r.frozen,
     )
     train_s = time.time() - t
-    metrics = evaluate(r.model, r.val, r.classes, r.device)
+    metrics = evaluate(r.model, r.val, r.classes, r.device, _crop(args, r))
     row = {
         "epoch": epoch,
         **stats,
@@ -470,16 +488,18 @@ def train_epoch(args: argparse.Namespace, r: Run, epoch: int) -> tuple[dict[str,
         "lr": r.optimizer.param_groups[0]["lr"],
         "epoch_s": round(train_s, 1),
         "recall": {c: round(v["recall"], 3) for c, v in metrics["per_class"].items()},
+        **({"val_acc_tencrop": metrics["accuracy_tencrop"]} if "accuracy_tencrop" in metrics else {}),
     }
     r.history.append(row)
     log.info(
-        "epoch %d/%d loss %.3f train %.3f | PublicTest %.4f, +flip %.4f, macro-F1 %.3f | %.0fs | recall %s",
+        "epoch %d/%d loss %.3f train %.3f | PublicTest %.4f, +flip %.4f%s, macro-F1 %.3f | %.0fs | recall %s",
         epoch + 1,
         args.epochs,
         stats["train_loss"],
         stats["train_acc"],
         metrics["accuracy"],
         metrics["accuracy_tta"],
+        f", ten-crop {metrics['accuracy_tencrop']:.4f}" if "accuracy_tencrop" in metrics else "",
         metrics["macro_f1"],
         train_s,
         row["recall"],
@@ -494,8 +514,9 @@ def _swa_epoch(
 ) -> tuple[dict[str, Any], nn.Module, str]:
     """The running average of this and the earlier --swa epochs, scored like the model itself."""
     r.swa.update_parameters(r.model)
-    recompute_bn(r.swa.module, r.train, args.batch_size, r.device, args.seed + epoch, args.erasing, 8192)
-    averaged = evaluate(r.swa.module, r.val, r.classes, r.device)
+    aug = _augmentation(args, r)
+    recompute_bn(r.swa.module, r.train, args.batch_size, r.device, args.seed + epoch, aug, 8192)
+    averaged = evaluate(r.swa.module, r.val, r.classes, r.device, aug.crop)
     row.update(swa_acc=averaged["accuracy"], swa_acc_tta=averaged["accuracy_tta"], swa_epochs=int(r.swa.n_averaged))
     note = f"mean of the weights after epochs {epoch + 2 - row['swa_epochs']}-{epoch + 1}"
     log.info(
@@ -510,6 +531,16 @@ def _swa_epoch(
     return metrics, r.model, ""
 
 
+def _crop(args: argparse.Namespace, r: Run) -> int:
+    """``--crop`` when it is smaller than the training faces, else 0 (the whole face)."""
+    crop = getattr(args, "crop", 0)
+    return crop if crop and crop < r.train.images.shape[-1] else 0
+
+
+def _augmentation(args: argparse.Namespace, r: Run) -> Augmentation:
+    return Augmentation(getattr(args, "augment", "full"), args.erasing, getattr(args, "video_aug", 0.0), _crop(args, r))
+
+
 def export(
     args: argparse.Namespace,
     r: Run,
@@ -520,10 +551,13 @@ def export(
     command: str,
 ) -> None:
     """The best model so far as ``<out>/model.pt`` with its card, and its confusion matrix."""
+    crop, size = _crop(args, r), r.train.images.shape[-1]
     card = ModelCard(
         name=args.name or r.out.name,
         classes=list(r.classes),
         stem=args.stem,
+        input_size=crop or size,
+        resize_size=size if crop else 0,
         mean=[MEAN],
         std=[STD],
         training={
