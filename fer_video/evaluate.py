@@ -13,7 +13,7 @@ from typing import Any
 from fer_video.device import resolve_device
 from fer_video.errors import OutputError, SettingsError
 from fer_video.model import load_model
-from fer_video.predict import Batches, predict_loaded
+from fer_video.predict import Batches, card_crop, predict_loaded, predict_ten_crop
 from fer_video.training.data import load_dataset
 from fer_video.training.metrics import confusion, save_confusion, summarize
 
@@ -87,6 +87,14 @@ def evaluate_weights(
         "images_per_s_with_tta": round(len(labels) / seconds, 1),
         "device": str(dev),
     }
+    crop = card_crop(card)
+    if crop:  # a model of centre squares: also the mean of its ten crops (annotate --ten-crop)
+        import torch
+
+        ten = predict_ten_crop(
+            model.to(memory_format=torch.channels_last), batches, dev, crop, mean=card.mean[0], std=card.std[0]
+        )
+        result["accuracy_tencrop"] = summarize(labels, ten.argmax(1), card.classes)["accuracy"]
     if out:
         try:
             save_confusion(
