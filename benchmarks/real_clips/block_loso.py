@@ -1,13 +1,13 @@
 """Leave-one-subject-out refits of the last residual block and the head on the labelled clips (fast, cached).
 
-The shipped model's stem and layers 1-3 stay fixed, so their outputs (256 x 6 x 6 per face, plain and mirrored)
-are computed once for a FER2013 training subset, PublicTest and every clip face (the crops annotate gives the
-classifier: `fer_video.training.clips`). For each subject, a copy of layer4 + fc is fine-tuned on the FER2013
-subset (labels, and the shipped model's own soft targets at T=2) plus the clip faces of the *other* subjects,
-then scores that subject's clips: argmax of the mean probability over the largest face's frames (raw, not
+The model's (`--weights`, default the shipped one) stem and layers 1-3 stay fixed, so their outputs (256 x 6 x 6
+per face, plain and mirrored) are computed once for a FER2013 training subset, PublicTest and every clip face (the
+crops annotate gives the classifier: `fer_video.training.clips`). For each subject, a copy of layer4 + fc is fine-
+tuned on the FER2013 subset (labels, and the model's own soft targets at T=2) plus the clip faces of the *other*
+subjects, then scores that subject's clips: argmax of the mean probability over the largest face's frames (raw, not
 smoothed). It also reports each fold's PublicTest accuracy (single and flip).
 
-    python benchmarks/real_clips/block_loso.py [--fer 6000] [--epochs 3] [--lr 0.01] [--clip-weight 1]
+    python benchmarks/real_clips/block_loso.py [--fer 6000] [--epochs 3] [--lr 0.01] [--clip-weight 1] [--weights PT]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from fer_video.model import load_model
+from fer_video.predict import card_crop, centre_crop
 from fer_video.training.clips import load_clip_faces
 from fer_video.training.data import load_dataset
 
@@ -31,10 +32,11 @@ CLIPS = ROOT.parent / "shared" / "videos" / "labelled-dev"
 
 @torch.inference_mode()
 def trunk(model, u8: np.ndarray, card) -> torch.Tensor:
-    """(N, 2, 256, 6, 6) layer3 outputs of plain and mirrored faces, in bf16 to save memory."""
+    """(N, 2, 256, 6, 6) layer3 outputs of plain and mirrored faces (the centre square for a model of centre
+    squares: 5 x 5), in bf16 to save memory."""
     out = []
     for s in range(0, len(u8), 256):
-        x = torch.from_numpy(u8[s : s + 256]).unsqueeze(1).float() / 255
+        x = centre_crop(torch.from_numpy(u8[s : s + 256]).unsqueeze(1).float() / 255, card_crop(card))
         x = ((x - card.mean[0]) / card.std[0]).contiguous(memory_format=torch.channels_last)
         views = []
         for v in (x, torch.flip(x, dims=[3])):
@@ -67,9 +69,10 @@ def main() -> int:
     p.add_argument("--clip-weight", type=float, default=1.0, help="loss weight of a clip face")
     p.add_argument("--distill", type=float, default=0.5, help="share of the self-distillation term on FER2013")
     p.add_argument("--out", default="benchmarks/out/block_loso.json")
+    p.add_argument("--weights", default=str(ROOT / "weights" / "fer2013_resnet18.pt"), help="the model to refit")
     args = p.parse_args()
     torch.manual_seed(0)
-    model, card = load_model(ROOT / "weights" / "fer2013_resnet18.pt")
+    model, card = load_model(args.weights)
     model = model.float().eval().to(memory_format=torch.channels_last)
     classes = tuple(card.classes)
     faces = load_clip_faces(args.clips, Path(args.clips) / "labels.csv", classes, args.cache)
@@ -77,13 +80,14 @@ def main() -> int:
     test = load_dataset(args.data, "test", classes)
     pick = np.random.default_rng(0).permutation(len(train))[: args.fer]
     fer_y, test_y, clip_y = (torch.from_numpy(a) for a in (train.labels[pick], test.labels, faces.labels))
-    cached = Path(args.cache) / f"layer3-{args.fer}.pt"  # the fixed part's outputs, reused by later runs
+    # the fixed part's outputs, reused by later runs of the same model
+    cached = Path(args.cache) / f"layer3-{args.fer}{'-' + card.sha256[:12] if card_crop(card) else ''}.pt"
     if cached.is_file():
         fer_x, test_x, clip_x = torch.load(cached)
     else:
         fer_x, test_x, clip_x = (trunk(model, u8, card) for u8 in (train.images[pick], test.images, faces.images))
         torch.save((fer_x, test_x, clip_x), cached)
-    with torch.inference_mode():  # the shipped model's own soft targets at T=2 on each view
+    with torch.inference_mode():  # the model's own soft targets at T=2 on each view
         soft = torch.cat(
             [
                 torch.stack([F.softmax(head(model.layer4, model.fc, a[:, v]) / 2, 1) for v in (0, 1)], 1)
