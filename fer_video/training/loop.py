@@ -62,16 +62,21 @@ def train_one_epoch(
 
 
 def evaluate(
-    model: nn.Module, data: Batches, classes: tuple[str, ...], device: torch.device, crop: int = 0
+    model: nn.Module,
+    data: Batches,
+    classes: tuple[str, ...],
+    device: torch.device,
+    crop: int = 0,
+    ten_crop: bool = True,
 ) -> dict[str, Any]:
-    """Accuracy and per-class figures without and with flip TTA (the centre ``crop`` square when set; then also
-    with ten-crop TTA: ``accuracy_tencrop``)."""
+    """Accuracy and per-class figures without and with flip TTA (the centre ``crop`` square when set; then, with
+    ``ten_crop``, also with ten-crop TTA: ``accuracy_tencrop``, which costs five times the rest)."""
     probs, probs_tta = predict(model, data, device, crop=crop)
     labels = data.labels.numpy()
     plain = summarize(labels, probs.argmax(1), classes)
     with_tta = summarize(labels, probs_tta.argmax(1), classes)
     extra = {}
-    if crop and crop < data.images.shape[-1]:
+    if ten_crop and crop and crop < data.images.shape[-1]:
         ten = predict_ten_crop(model, data, device, crop)
         extra["accuracy_tencrop"] = summarize(labels, ten.argmax(1), classes)["accuracy"]
     return {

@@ -83,9 +83,9 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
         type=int,
         default=0,
         metavar="PX",
-        help="train on a random PX x PX square of each (augmented) 48 px face and score its centre square, also "
-        "with ten-crop TTA; the card records it and inference takes the centre square (e.g. 40; default 0: the "
-        "whole face)",
+        help="train on a random PX x PX square of each (augmented) 48 px face and score its centre square (after "
+        "the last epoch also with ten-crop TTA); the card records it and inference takes the centre square (e.g. "
+        "40; default 0: the whole face)",
     )
     p.add_argument(
         "--video-aug",
@@ -478,7 +478,8 @@ def train_epoch(args: argparse.Namespace, r: Run, epoch: int) -> tuple[dict[str,
         r.frozen,
     )
     train_s = time.time() - t
-    metrics = evaluate(r.model, r.val, r.classes, r.device, _crop(args, r))
+    # ten-crop (with --crop) costs five times the rest of the scoring: the run's last epoch only
+    metrics = evaluate(r.model, r.val, r.classes, r.device, _crop(args, r), ten_crop=epoch == args.epochs - 1)
     row = {
         "epoch": epoch,
         **stats,
@@ -516,7 +517,7 @@ def _swa_epoch(
     r.swa.update_parameters(r.model)
     aug = _augmentation(args, r)
     recompute_bn(r.swa.module, r.train, args.batch_size, r.device, args.seed + epoch, aug, 8192)
-    averaged = evaluate(r.swa.module, r.val, r.classes, r.device, aug.crop)
+    averaged = evaluate(r.swa.module, r.val, r.classes, r.device, aug.crop, ten_crop=epoch == args.epochs - 1)
     row.update(swa_acc=averaged["accuracy"], swa_acc_tta=averaged["accuracy_tta"], swa_epochs=int(r.swa.n_averaged))
     note = f"mean of the weights after epochs {epoch + 2 - row['swa_epochs']}-{epoch + 1}"
     log.info(
