@@ -113,6 +113,8 @@ def format_report(r: dict[str, Any]) -> str:
         f"macro-F1 {r['macro_f1']:.4f}  with flip TTA {r['macro_f1_tta']:.4f}",
         f"{'class':<10}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}   (with flip TTA)",
     ]
+    if "accuracy_tencrop" in r:
+        lines.insert(2, f"accuracy with ten-crop TTA {r['accuracy_tencrop']:.4f}")
     for c, m in r["per_class_tta"].items():
         lines.append(f"{c:<10}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>8.3f}{m['support']:>9d}")
     lines.append(f"{r['images_per_s_with_tta']} images/s (each with its mirrored copy)")

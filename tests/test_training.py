@@ -227,6 +227,8 @@ def test_crop_trains_on_squares_and_inference_takes_the_centre_one(tiny_fer, tin
     )
     report = json.loads(capsys.readouterr().out)
     assert report["images"] == 14 and 0 <= report["accuracy_tencrop"] <= 1
+    assert main(["evaluate", "--weights", str(out / "model.pt"), "--data", str(tiny_fer / "fer2013.csv")]) == 0
+    assert f"accuracy with ten-crop TTA {report['accuracy_tencrop']:.4f}" in capsys.readouterr().out
 
     clf = EmotionClassifier(model, card, torch.device("cpu"))
     frame = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
