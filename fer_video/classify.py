@@ -14,7 +14,7 @@ from torch import nn
 from fer_video.device import autocast_dtype
 from fer_video.errors import SettingsError
 from fer_video.model import ModelCard, load_model
-from fer_video.predict import ten_crops
+from fer_video.predict import card_crop, ten_crops
 
 
 def crop_box(box: np.ndarray, margin: float, width: int, height: int) -> tuple[int, int, int, int]:
@@ -68,9 +68,9 @@ class EmotionClassifier:
         with its BatchNorm folded into the convolutions, in bf16 weights and activations when bf16 (1.1-1.4x
         less CPU per crop than bf16 autocast on an AMX CPU; probabilities within 0.013 of fp32's, autocast's
         within 0.007: ``benchmarks/micro.py classify-precision``). ``ten_crop``: average the ten crops of each face
-        (``predict.ten_crops``; the card needs a ``resize_size``), instead of the centre one (and its mirror image
-        with ``tta``)."""
-        if ten_crop and not card.resize_size:
+        (``predict.ten_crops``; the card needs a ``resize_size`` larger than its ``input_size``), instead of the
+        centre one (and its mirror image with ``tta``)."""
+        if ten_crop and not card_crop(card):
             raise SettingsError(
                 f"--ten-crop needs a model trained on centre squares ('fer-video train --crop'); {card.name} sees "
                 "the whole face"
@@ -113,9 +113,9 @@ class EmotionClassifier:
         ten-crop): the whole face at ``resize_size`` instead (what such a model is trained on)."""
         card, h, w = self.card, image.shape[0], image.shape[1]
         size, margin = card.input_size, card.crop_margin
-        if card.resize_size and (whole or self.ten_crop):
+        if card_crop(card) and (whole or self.ten_crop):
             size = card.resize_size
-        elif card.resize_size:
+        elif card_crop(card):
             margin = (1.0 + card.crop_margin) * card.input_size / card.resize_size - 1.0
         out = np.empty((len(boxes), size, size, card.channels), dtype=np.uint8)
         for i, box in enumerate(boxes):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -249,6 +250,13 @@ def test_crop_trains_on_squares_and_inference_takes_the_centre_one(tiny_fer, tin
     plain_model, plain_card = load_model(tiny_weights)  # a model of whole faces has no ten crops
     with pytest.raises(SettingsError, match="--ten-crop needs a model trained on centre squares"):
         EmotionClassifier(plain_model, plain_card, torch.device("cpu"), ten_crop=True)
+    same = dataclasses.replace(plain_card, resize_size=plain_card.input_size)  # a "crop" as large as the face
+    with pytest.raises(SettingsError, match="--ten-crop needs a model trained on centre squares"):
+        EmotionClassifier(plain_model, same, torch.device("cpu"), ten_crop=True)
+    np.testing.assert_array_equal(
+        EmotionClassifier(plain_model, same, torch.device("cpu")).crops(frame, box),
+        EmotionClassifier(plain_model, plain_card, torch.device("cpu")).crops(frame, box),
+    )
 
     with pytest.raises(SettingsError, match="--crop"):
         main(["--debug", "train", *common, "--crop", "60", "--out", str(tmp_path / "bad")])

@@ -83,9 +83,9 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
         type=int,
         default=0,
         metavar="PX",
-        help="train on a random PX x PX square of each (augmented) 48 px face and score its centre square (after "
-        "the last epoch also with ten-crop TTA); the card records it and inference takes the centre square (e.g. "
-        "40; default 0: the whole face)",
+        help="train on a random PX x PX square of each (augmented) training face (48 px in FER2013) and score its "
+        "centre square (after the last epoch also with ten-crop TTA); the card records it and inference takes the "
+        "centre square (e.g. 40; default 0: the whole face)",
     )
     p.add_argument(
         "--video-aug",
