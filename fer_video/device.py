@@ -18,8 +18,8 @@ class Compute:
     device: torch.device
     detect_batch: int  # frames per MTCNN call
     classify_batch: int  # face crops per ResNet forward pass
-    threads: int = 1  # torch intra-op threads (CPU work of the models; decode/encode run in their own threads)
-    chunk_bytes: int = 64 << 20  # decoded RGB frames per chunk at most; up to 5 chunks are alive at once
+    threads: int = 1  # torch intra-op threads (each model stage; decode/encode run in their own threads)
+    chunk_bytes: int = 64 << 20  # decoded RGB frames per chunk at most; up to 7 chunks are alive at once
 
     def chunk_frames(self, detect_every: int, width: int, height: int) -> int:
         """Frames decoded and processed together: enough for ``detect_batch`` detections per MTCNN call (MTCNN
@@ -81,8 +81,10 @@ def choose_compute(requested: str | None = "auto", cuda_available: bool | None =
     if device.type == "cuda":
         # the GPU does the maths; a couple of CPU threads feed it (crops, NMS bookkeeping)
         return Compute(device, detect_batch=32, classify_batch=256, threads=min(cores, 4), chunk_bytes=256 << 20)
-    # every core for the models: decoding and encoding overlap with them in their own threads and mostly
-    # run while torch waits (docs/performance.md); MTCNN on 4 frames per call: 61 CPU-ms per 640x360 frame,
+    # every core for each model stage: detection (a chunk ahead) and classification run at the same time in two
+    # threads, and decoding and encoding in theirs; torch's threads wait passively (OMP_WAIT_POLICY), so
+    # whichever stage is busy gets the cores (half the cores each was slower with many faces, where
+    # classification dominates: docs/performance.md); MTCNN on 4 frames per call: 61 CPU-ms per 640x360 frame,
     # 76 one at a time, 74 eight at a time (benchmarks/micro.py cascade --threads 2)
     return Compute(device, detect_batch=4, classify_batch=64, threads=cores)
 

@@ -71,11 +71,24 @@ class StageTimer:
             self.seconds[stage] += time.perf_counter() - t
 
 
+@dataclasses.dataclass
+class Found:
+    """One chunk of frames after detection: its scene cuts, the faces found on the frames detected on (by frame
+    number), and the detection side's state before the chunk (for a checkpoint taken there)."""
+
+    frames: list[Frame]
+    cuts: list[bool]
+    detections: dict[int, Detections]
+    state_before: dict[str, Any]
+
+
 class FaceAnnotator:
     """The per-stream state (detector, tracker, smoother, scene-cut detector) over the shared models.
 
     ``process`` takes consecutive frames (one detector batch) and returns their ``FrameResult``s; the
-    webcam tab of the UI feeds it one frame at a time.
+    webcam tab of the UI feeds it one frame at a time. It is ``finish(detect(frames))``: the two halves touch
+    separate state, so a video's run detects on the next chunk in one thread while another tracks and
+    classifies the chunk before it (``_Run.stages``).
     """
 
     def __init__(self, models: Models, settings: Settings, timer: StageTimer | None = None) -> None:
@@ -95,7 +108,13 @@ class FaceAnnotator:
         self._last_probs: dict[int, np.ndarray] = {}
 
     def process(self, frames: list[Frame]) -> list[FrameResult]:
+        return self.finish(self.detect(frames))
+
+    def detect(self, frames: list[Frame]) -> Found:
+        """Scene cuts and detections of consecutive ``frames`` (moves only the detection side's state: the scene-cut
+        detector and the frame expected next)."""
         t = self.timer
+        before = self._detection_state()
         with t("track"):
             cuts = [self.cuts.is_cut(f.image) for f in frames]
         # every Nth frame, the first frame after a scene cut and the first of a stream or a time range (the
@@ -108,8 +127,13 @@ class FaceAnnotator:
         with t("detect"):
             detections = self.detector.detect([f.image for f in to_detect])
             found = dict(zip((f.index for f in to_detect), detections, strict=True))
+        return Found(frames, cuts, found, before)
+
+    def finish(self, found: Found) -> list[FrameResult]:
+        """The frames of ``detect``'s result tracked, classified and smoothed (in the order ``detect`` saw them)."""
+        t, frames, cuts = self.timer, found.frames, found.cuts
         with t("track"):
-            tracked = [self._track(f, cut, found.get(f.index)) for f, cut in zip(frames, cuts, strict=True)]
+            tracked = [self._track(f, cut, found.detections.get(f.index)) for f, cut in zip(frames, cuts, strict=True)]
         clf = self.classifier
         with t("classify"):
             chosen = [self._to_classify(f, d, cut) for f, d, cut in zip(frames, tracked, cuts, strict=True)]
@@ -156,17 +180,21 @@ class FaceAnnotator:
         """Whether the tracker can save and restore its state (the shipped one does; a swapped-in one may not)."""
         return all(callable(getattr(self.tracker, m, None)) for m in ("state", "restore"))
 
-    def state(self) -> dict[str, Any]:
+    def state(self, found: Found | None = None) -> dict[str, Any]:
         """Everything the next frames' results depend on, for a checkpoint (a snapshot: later frames change none
-        of it)."""
+        of it); ``found``: the state before that chunk, which ``detect`` has seen but ``finish`` has not yet."""
+        detection = found.state_before if found is not None else self._detection_state()
         return {
-            "next_index": self._next_index,
+            "next_index": detection["next_index"],
             "tracker": self.tracker.state(),  # type: ignore[attr-defined]
             "smoother": self.smoother.state(),
-            "cuts": self.cuts.state(),
+            "cuts": detection["cuts"],
             "classified_at": [[fid, at] for fid, at in self._classified_at.items()],
             "last_probs": [[fid, p.tolist()] for fid, p in self._last_probs.items()],
         }
+
+    def _detection_state(self) -> dict[str, Any]:
+        return {"next_index": self._next_index, "cuts": self.cuts.state()}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from ``state()`` of an earlier run."""
@@ -362,24 +390,29 @@ class _Run:
                     with timer("encode"):
                         writer.write(image, result.frame.time_s - (span.first_s if cut else 0.0))
 
+        # four threads, each a chunk ahead of the next: decoding | detection | tracking, classification and
+        # smoothing (here) | drawing and encoding
         frames_in = Prefetch(_chunks(iter(reader), chunk_size, timer))
+        found_in = Prefetch(map(annotator.detect, frames_in), name="fer-video-detect")
         results_out = Background(write)
         try:
             done = timeline.frames
-            for chunk in frames_in:
+            for found in found_in:
+                chunk = found.frames
                 if self.cancel is not None and self.cancel.is_set():
                     raise Cancelled(f"{self.input_path.name}: cancelled")
                 if saved is not None and not self.frames_annotated:
                     _check_continues(saved, chunk[0])
                 # the state before the chunk, taken before the models move it on
                 due = checkpoints.due(chunk[0].time_s)
-                mark = _Mark(chunk[0].index, chunk[0].time_s, annotator.state()) if due else None
-                results_out.submit(_Written(annotator.process(chunk), mark))
+                mark = _Mark(chunk[0].index, chunk[0].time_s, annotator.state(found)) if due else None
+                results_out.submit(_Written(annotator.finish(found), mark))
                 done += len(chunk)
                 self.frames_annotated += len(chunk)
                 self._report(done, info)
             results_out.finish()
         finally:
+            found_in.close()  # before the decoding it reads from
             frames_in.close()
             results_out.abort()
             if writer is not None:

@@ -165,6 +165,43 @@ def test_detect_every_n_frames_carries_boxes_between_detections(demo_video, fast
     assert r.summary["processing"]["fps"] > 0
 
 
+def test_detecting_a_chunk_ahead_gives_the_same_results_and_checkpoints(demo_video, fast_settings, models):
+    """A video's run detects on the next chunk while the chunk before it is tracked and classified: the results,
+    and the checkpoint state taken before each chunk, are those of one chunk after the other (``process``)."""
+    from fer_video.pipeline import FaceAnnotator
+    from fer_video.video import VideoReader
+
+    s = dataclasses.replace(fast_settings, detect_every=3)
+    with VideoReader(demo_video) as reader:
+        frames = list(reader)
+    chunks = [frames[i : i + 4] for i in range(0, len(frames), 4)]  # chunk starts off the detection frames
+    as_json = lambda state: json.dumps(state, default=lambda a: np.asarray(a).tolist())  # noqa: E731
+
+    one_by_one, before = FaceAnnotator(models, s), []
+    results = []
+    for chunk in chunks:
+        before.append(as_json(one_by_one.state()))
+        results += one_by_one.process(chunk)
+
+    ahead = FaceAnnotator(models, s)
+    found = [ahead.detect(chunks[0])]
+    results_ahead, before_ahead = [], []
+    for k in range(len(chunks)):
+        if k + 1 < len(chunks):
+            found.append(ahead.detect(chunks[k + 1]))  # the next chunk detected before this one is finished
+        before_ahead.append(as_json(ahead.state(found[k])))
+        results_ahead += ahead.finish(found[k])
+
+    assert before_ahead == before
+    assert len(before) == 5 and len(set(before)) == 5
+    assert [r.frame.index for r in results_ahead] == [r.frame.index for r in results] == list(range(N_FRAMES))
+    for a, b in zip(results_ahead, results, strict=True):
+        np.testing.assert_array_equal(a.faces.xyxy, b.faces.xyxy)
+        np.testing.assert_array_equal(a.faces.face_id, b.faces.face_id)
+        np.testing.assert_array_equal(a.smoothed, b.smoothed)
+    assert sum(len(r.faces) for r in results) == 2 * FACE_FRAMES
+
+
 def test_settings_default_is_usable():
     s = Settings()
     assert s.detect_every >= 1 and s.smoothing >= 0 and s.weights is None
