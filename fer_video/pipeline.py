@@ -57,10 +57,11 @@ __all__ = [
 
 
 class StageTimer:
-    """Seconds spent per stage (for the summary and the benchmark)."""
+    """Seconds spent per stage (for the summary and the benchmark), added up from any of the run's threads."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self._lock = threading.Lock()
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
@@ -68,7 +69,9 @@ class StageTimer:
         try:
             yield
         finally:
-            self.seconds[stage] += time.perf_counter() - t
+            spent = time.perf_counter() - t
+            with self._lock:
+                self.seconds[stage] += spent
 
 
 @dataclasses.dataclass
