@@ -588,6 +588,21 @@ def test_clip_faces_are_the_crops_annotate_gives_the_classifier(labelled_clips, 
         clips.load_clip_faces(labelled_clips, labelled_clips / "labels.csv", ("angry", "neutral"), tmp_path / "c")
 
 
+def test_clip_face_cache_is_kept_unless_a_setting_that_moves_the_boxes_changes(labelled_clips):
+    from fer_video.stages import default_weights
+    from fer_video.training.clips import CROP_SETTINGS, cache_key
+    from fer_video.types import Settings
+
+    clip, weights, base = labelled_clips / "a.mp4", default_weights(), Settings(write_video=False, write_plot=False)
+    key = cache_key(clip, base, weights)
+    others = {"smoothing": 0.9, "tta": True, "classify_every": 3, "precision": "fp32", "crf": 30, "elan": True}
+    for name, value in others.items():  # what the classifier or the writers do with the faces: same crops
+        assert name not in CROP_SETTINGS and cache_key(clip, dataclasses.replace(base, **{name: value}), weights) == key
+    for name, value in {"min_face": 20, "detect_every": 1, "det_threshold": 0.95, "iou_match": 0.3}.items():
+        assert cache_key(clip, dataclasses.replace(base, **{name: value}), weights) != key, name
+    assert cache_key(labelled_clips / "b.mp4", base, weights) != key
+
+
 def test_training_with_clips_adds_their_faces_and_records_them(tiny_fer, labelled_clips, teachers, tmp_path, caplog):
     caplog.set_level("INFO")
     out = tmp_path / "run"

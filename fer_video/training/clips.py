@@ -53,13 +53,20 @@ def read_clip_table(labels: str | Path, classes: tuple[str, ...]) -> pd.DataFram
     return table
 
 
-def _key(path: Path, settings: Settings, weights: Path) -> str:
+#: the settings that decide a clip's largest face and its boxes (no other setting changes the crops)
+CROP_SETTINGS = ("device", "detect_every", "detect_max_side", "min_face", "det_threshold", "iou_match", "max_missed_s")
+
+
+def cache_key(path: Path, settings: Settings, weights: Path) -> str:
+    """The cache name of a clip's crops: the file (name, size, time), the settings that decide its boxes and the
+    card's crop rule."""
     stat = path.stat()
     card = json.loads(weights.with_suffix(".json").read_text())
     rule = {k: card.get(k) for k in ("input_size", "channels", "crop_margin", "crop_rule")}
     if card.get("resize_size"):
         rule["resize_size"] = card["resize_size"]
-    text = json.dumps([path.name, stat.st_size, int(stat.st_mtime), repr(settings), rule], sort_keys=True)
+    boxes = {k: getattr(settings, k) for k in CROP_SETTINGS}
+    text = json.dumps([path.name, stat.st_size, int(stat.st_mtime), boxes, rule], sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -111,7 +118,7 @@ def load_clip_faces(
             raise DataError(f"{path}: no such clip")
         if models is None:
             models = load_models(settings)
-        file = cache / f"{path.name}.{_key(path, settings, Path(models.weights))}.npy"
+        file = cache / f"{path.name}.{cache_key(path, settings, Path(models.weights))}.npy"
         if file.is_file():
             crops = np.load(file)
         else:
