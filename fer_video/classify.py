@@ -112,10 +112,10 @@ class EmotionClassifier:
         gets the centre square of the face directly, a crop ``input_size / resize_size`` as wide; ``whole`` (and
         ten-crop): the whole face at ``resize_size`` instead (what such a model is trained on)."""
         card, h, w = self.card, image.shape[0], image.shape[1]
-        size, margin = card.input_size, card.crop_margin
-        if card_crop(card) and (whole or self.ten_crop):
+        size, margin, square = card.input_size, card.crop_margin, card_crop(card)
+        if square and (whole or self.ten_crop):
             size = card.resize_size
-        elif card_crop(card):
+        elif square:
             margin = (1.0 + card.crop_margin) * card.input_size / card.resize_size - 1.0
         out = np.empty((len(boxes), size, size, card.channels), dtype=np.uint8)
         for i, box in enumerate(boxes):
