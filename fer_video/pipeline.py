@@ -129,8 +129,8 @@ class FaceAnnotator:
             self._next_index = f.index + 1
         with t("detect"):
             detections = self.detector.detect([f.image for f in to_detect])
-            found = dict(zip((f.index for f in to_detect), detections, strict=True))
-        return Found(frames, cuts, found, before)
+            by_frame = dict(zip((f.index for f in to_detect), detections, strict=True))
+        return Found(frames, cuts, by_frame, before)
 
     def finish(self, found: Found) -> list[FrameResult]:
         """The frames of ``detect``'s result tracked, classified and smoothed (in the order ``detect`` saw them)."""
