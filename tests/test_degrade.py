@@ -34,11 +34,9 @@ def test_teacher_sees_the_clean_view_of_the_students_degraded_batch():
 
     images = (_faces(32) * 255).to(torch.uint8)
     cpu = torch.device("cpu")
-    student, teacher = student_teacher_inputs(
-        images, torch.Generator().manual_seed(5), Augmentation("full", 0.25, 1.0), cpu
-    )
+    batch = student_teacher_inputs(images, torch.Generator().manual_seed(5), Augmentation("full", 0.25, 1.0), cpu)
     plain = training_inputs(images, torch.Generator().manual_seed(5), Augmentation("full", 0.25), cpu)
-    assert torch.equal(teacher, plain)  # same augmentation draws: the teacher's view is the plain training batch
-    assert not torch.equal(student, teacher)
-    same, also = student_teacher_inputs(images, torch.Generator().manual_seed(5), Augmentation("full", 0.25, 0.0), cpu)
-    assert torch.equal(same, plain) and same is also
+    assert list(batch.views) == [48] and torch.equal(batch.views[48], plain)  # the plain training batch
+    assert not torch.equal(batch.student, plain)
+    same = student_teacher_inputs(images, torch.Generator().manual_seed(5), Augmentation("full", 0.25, 0.0), cpu)
+    assert torch.equal(same.student, plain) and same.student is same.views[48]

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch import nn
 
 from fer_video.cli import main
 from fer_video.errors import DataError, SettingsError, WeightsError
@@ -402,6 +403,56 @@ def test_consistent_teachers_label_the_batch_the_student_sees():
     assert all(p.grad is None for t in teachers for p in t.parameters())
 
 
+def test_mixup_blends_the_batch_and_its_labels_and_teachers_see_their_own_view():
+    """--mixup: the student sees lam * image + (1 - lam) * its partner (the same draws otherwise), the loss takes
+    both labels by those shares, fixed teacher rows are mixed alike; with --crop a teacher of whole faces sees the
+    whole (mixed) face and a teacher of crops the student's crop."""
+    from fer_video.training.augment import Augmentation, student_teacher_inputs
+    from fer_video.training.distill import Distillation
+
+    images = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (8, 1, 48, 48), dtype=np.uint8))
+    cpu = torch.device("cpu")
+    plain = student_teacher_inputs(images, torch.Generator().manual_seed(3), Augmentation(crop=40), cpu)
+    mixed = student_teacher_inputs(images, torch.Generator().manual_seed(3), Augmentation(crop=40, mixup=0.4), cpu)
+    assert plain.perm is None and mixed.perm is not None and 0 < mixed.lam < 1
+    assert sorted(mixed.perm.tolist()) == list(range(8)) and mixed.perm.tolist() != list(range(8))
+    lam, perm = mixed.lam, mixed.perm
+    for side in (40, 48):  # the student's crop and the whole face, mixed with the same partners
+        torch.testing.assert_close(mixed.views[side], lam * plain.views[side] + (1 - lam) * plain.views[side][perm])
+    assert mixed.student is mixed.views[40] and mixed.views[48].shape[-1] == 48
+    again = student_teacher_inputs(images, torch.Generator().manual_seed(3), Augmentation(crop=40, mixup=0.4), cpu)
+    assert again.lam == lam and torch.equal(again.perm, perm)  # drawn from the generator: a resume draws the same
+
+    criterion = nn.CrossEntropyLoss()
+    logits, labels = torch.randn(8, 7), torch.arange(8) % 7
+    expected = lam * criterion(logits, labels) + (1 - lam) * criterion(logits, labels[perm])
+    assert mixed.loss(criterion, logits, labels).item() == pytest.approx(expected.item())
+    assert plain.loss(criterion, logits, labels).item() == pytest.approx(criterion(logits, labels).item())
+
+    rows = torch.softmax(torch.randn(8, 7), 1)
+    fixed = Distillation(weight=0.5, temperature=2.0, targets=rows)
+    idx = torch.arange(8)
+    torch.testing.assert_close(fixed.soft_targets(mixed.views, idx, mixed), lam * rows + (1 - lam) * rows[perm])
+
+    torch.manual_seed(0)
+    whole_teacher, crop_teacher = build_model(7).eval(), build_model(7).eval()
+    kd = Distillation(weight=0.5, temperature=2.0, teachers=[whole_teacher, crop_teacher], sizes=[48, 40])
+    with torch.no_grad():
+        expected = (
+            torch.softmax(whole_teacher(mixed.views[48]) / 2.0, 1)
+            + torch.softmax(crop_teacher(mixed.views[40]) / 2.0, 1)
+        ) / 2
+    torch.testing.assert_close(kd.soft_targets(mixed.views, idx, mixed), expected)
+    # an image mixed with one the teachers do not teach (a clip face) is not taught either
+    kd.taught = torch.tensor([True] * 7 + [False])
+    partner_of_untaught = int((perm == 7).nonzero())
+    student = torch.randn(8, 7)
+    per_image = torch.nn.functional.kl_div(torch.log_softmax(student / 2.0, 1), expected, reduction="none").sum(1)
+    keep = torch.ones(8, dtype=torch.bool)
+    keep[[7, partner_of_untaught]] = False
+    assert kd.loss(student, expected, idx, perm).item() == pytest.approx((per_image[keep].mean() * 4).item(), rel=1e-5)
+
+
 COMMON = ["--batch-size", "16", "--threads", "1", "--limit", "32"]
 
 
@@ -499,6 +550,14 @@ def test_consistent_teachers_run_on_the_batches_and_cache_nothing(tiny_fer, teac
     assert taught_by == [load_model(both[0])[1].sha256, load_model(both[1])[1].sha256]
     assert card.training["recipe"]["teacher_mode"] == "consistent" and card.training["precision"] == "fp32"
     assert not list(consistent.glob("teacher-*.pt"))
+    # the recipe of the best from-scratch results: random 40 px crops and mixup, whole-face teachers beside them
+    recipe = tmp_path / "recipe"
+    args = ["--crop", "40", "--mixup", "0.2", "--teacher-mode", "consistent", "--precision", "fp32"]
+    assert main(["train", *_common(tiny_fer), "--epochs", "1", "--out", str(recipe), "--teacher", both[0], *args]) == 0
+    _, card = load_model(recipe / "model.pt")
+    assert card.training["recipe"]["mixup"] == 0.2 and (card.input_size, card.resize_size) == (40, 48)
+    with pytest.raises(SettingsError, match="--mixup"):
+        main(["--debug", "train", *_common(tiny_fer), "--mixup", "-1", "--out", str(tmp_path / "bad")])
 
 
 def test_unusable_teachers_and_distillation_settings_are_one_clear_error(tiny_fer, teachers, tmp_path):

@@ -1,12 +1,13 @@
 """Batch augmentation on whole uint8 batches: affine warp, flip, brightness/contrast, random erasing, random
-crops; and the student's and teachers' views of a batch (``--video-aug``: video-like degradations for the student
-only). ``Augmentation`` holds the training options that shape them."""
+crops, mixup; and the student's and teachers' views of a batch (``--video-aug``: video-like degradations for the
+student only). ``Augmentation`` holds the training options that shape them."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -17,12 +18,13 @@ from fer_video.training.degrade import degrade
 @dataclass(frozen=True)
 class Augmentation:
     """How a training batch is varied: ``--augment`` (``full``: flip, rotation, scale, shift, brightness and
-    contrast; ``flip``: the mirror image only), ``--erasing``, ``--video-aug`` and ``--crop``."""
+    contrast; ``flip``: the mirror image only), ``--erasing``, ``--video-aug``, ``--crop`` and ``--mixup``."""
 
     mode: str = "full"
     erasing: float = 0.5
     video_aug: float = 0.0
     crop: int = 0
+    mixup: float = 0.0
 
 
 MODES = ("full", "flip")
@@ -108,14 +110,53 @@ def _network_input(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return ((x - MEAN) / STD).to(device, memory_format=torch.channels_last)
 
 
+@dataclass
+class TrainingBatch:
+    """One step's inputs: what the student sees, the clean views the teachers may see (by side in px: the
+    student's crop and the whole face), and the mixup that made them (``lam`` of each image, ``1 - lam`` of
+    image ``perm``; no ``perm``: not mixed)."""
+
+    student: torch.Tensor
+    views: dict[int, torch.Tensor] = field(default_factory=dict)
+    lam: float = 1.0
+    perm: torch.Tensor | None = None
+
+    def mixed(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-image rows (targets, probabilities) mixed as the images were."""
+        return values if self.perm is None else self.lam * values + (1 - self.lam) * values[self.perm.to(values.device)]
+
+    def loss(self, criterion, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``criterion`` against the labels of both mixed images, weighted by their shares (Zhang et al. 2018)."""
+        if self.perm is None:
+            return criterion(logits, labels)
+        perm = self.perm.to(labels.device)
+        return self.lam * criterion(logits, labels) + (1 - self.lam) * criterion(logits, labels[perm])
+
+
+def mixup_draw(n: int, alpha: float, g: torch.Generator) -> tuple[float, torch.Tensor]:
+    """Mixup's share ``lam`` ~ Beta(alpha, alpha) and the partner of each image, both drawn from ``g`` (a resumed
+    run draws the same)."""
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=g))
+    return float(np.random.default_rng(seed).beta(alpha, alpha)), torch.randperm(n, generator=g)
+
+
 def student_teacher_inputs(
     images_u8: torch.Tensor, g: torch.Generator, aug: Augmentation, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The student's batch (augmented, randomly cropped to ``aug.crop`` px when set, then with video-like
-    degradations on a share ``aug.video_aug`` of the images) and the teacher's view of the same images (augmented
-    and cropped only: a teacher labels the clean face)."""
-    x = _augmented(images_u8, g, aug)
+) -> TrainingBatch:
+    """The student's batch (augmented, randomly cropped to ``aug.crop`` px when set, mixed with ``aug.mixup``,
+    then with video-like degradations on a share ``aug.video_aug`` of the images) and the teachers' clean views of
+    the same images: the student's crop and the whole augmented face, mixed alike (a teacher labels the clean
+    face; one trained on whole faces sees the whole face)."""
+    whole = augment(images_u8.float() / 255.0, g, aug.erasing, aug.mode)
+    x = random_crop(whole, aug.crop, g)
+    lam, perm = 1.0, None
+    if aug.mixup > 0:
+        lam, perm = mixup_draw(len(x), aug.mixup, g)
+        x = lam * x + (1 - lam) * x[perm]
+        whole = lam * whole + (1 - lam) * whole[perm] if whole.shape != x.shape else x
     clean = _network_input(x, device)
-    if aug.video_aug <= 0:
-        return clean, clean
-    return _network_input(degrade(x, g, aug.video_aug), device), clean
+    views = {x.shape[-1]: clean}
+    if whole.shape[-1] != x.shape[-1]:
+        views[whole.shape[-1]] = _network_input(whole, device)
+    student = clean if aug.video_aug <= 0 else _network_input(degrade(x, g, aug.video_aug), device)
+    return TrainingBatch(student, views, lam, perm)

@@ -10,7 +10,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,9 @@ from fer_video.errors import WeightsError
 from fer_video.model import MEAN, STD, ModelCard, load_model
 from fer_video.predict import Batches, predict_loaded
 from fer_video.training.checkpoint import atomic_save
+
+if TYPE_CHECKING:
+    from fer_video.training.augment import TrainingBatch
 
 log = logging.getLogger(__name__)
 
@@ -35,24 +38,45 @@ class Distillation:
     teachers: list[nn.Module] = field(default_factory=list)  # eval mode, on the training device
     autocast: Any = nullcontext  # () -> context manager for the teachers' forward passes
     taught: torch.Tensor | None = None  # (N,) bool: the training images the teachers teach (None: all)
+    sizes: list[int] = field(default_factory=list)  # each teacher's input side in px, to pick its view
 
     @torch.inference_mode()
-    def soft_targets(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """The teachers' mean softened probabilities for the batch ``x`` (the training images ``idx``)."""
+    def soft_targets(
+        self, views: torch.Tensor | dict[int, torch.Tensor], idx: torch.Tensor, batch: TrainingBatch | None = None
+    ) -> torch.Tensor:
+        """The teachers' mean softened probabilities for the batch (the training images ``idx``). ``views``: one
+        tensor every teacher sees, or the batch's views by side (each teacher sees the one of its input size).
+        Fixed targets are the rows of ``idx``, mixed as ``batch`` mixed its images; consistent teachers see the
+        views, which are mixed already."""
         if self.targets is not None:
-            return self.targets[idx].to(x.device)
+            device = views.device if isinstance(views, torch.Tensor) else next(iter(views.values())).device
+            rows = self.targets[idx].to(device)
+            return batch.mixed(rows) if batch is not None else rows
+        probs = []
         with self.autocast():
-            probs = [F.softmax(teacher(x).float() / self.temperature, 1) for teacher in self.teachers]
+            for k, teacher in enumerate(self.teachers):
+                x = views if isinstance(views, torch.Tensor) else views[self.sizes[k]]
+                probs.append(F.softmax(teacher(x).float() / self.temperature, 1))
         return torch.stack(probs).mean(0)
 
-    def loss(self, logits: torch.Tensor, targets: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(
+        self,
+        logits: torch.Tensor,
+        targets: torch.Tensor,
+        idx: torch.Tensor | None = None,
+        perm: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Hinton et al.'s term: KL(teacher || student) of the softened distributions, scaled by T^2, averaged
-        over the batch's taught images (``idx``: the batch's indices into the training set)."""
+        over the batch's taught images (``idx``: the batch's indices into the training set; ``perm``: mixup's
+        partners, an image mixed with an untaught one is not taught)."""
         t = self.temperature
         student = F.log_softmax(logits.float() / t, 1)
         if self.taught is None or idx is None:
             return F.kl_div(student, targets.clone(), reduction="batchmean") * t * t
-        taught = self.taught[idx].to(logits.device)
+        taught = self.taught[idx]
+        if perm is not None:
+            taught = taught & taught[perm]
+        taught = taught.to(logits.device)
         per_image = F.kl_div(student, targets.clone(), reduction="none").sum(1)
         return (per_image * taught).sum() / taught.sum().clamp(min=1) * t * t
 
@@ -80,10 +104,11 @@ def teacher_record(path: str, card: ModelCard) -> dict[str, Any]:
 
 def consistent_teachers(
     paths: list[str], classes: tuple[str, ...], size: int, device: torch.device
-) -> tuple[list[nn.Module], list[dict[str, Any]]]:
+) -> tuple[list[nn.Module], list[dict[str, Any]], list[int]]:
     """The teachers as models, for ``--teacher-mode consistent``: they see the student's batches, normalised as
-    this run normalises, so each must expect the same normalisation."""
-    models, teachers = [], []
+    this run normalises, so each must expect the same normalisation. Also each one's input side: a model of whole
+    faces sees the whole augmented face, one trained on centre squares (``--crop``) the student's crop."""
+    models, teachers, sizes = [], [], []
     for path in paths:
         model, card = load_teacher(path, classes, size, device)
         if (card.mean[0], card.std[0]) != (MEAN, STD):
@@ -93,7 +118,8 @@ def consistent_teachers(
             )
         models.append(model)
         teachers.append(teacher_record(path, card))
-    return models, teachers
+        sizes.append(card.input_size)
+    return models, teachers, sizes
 
 
 def teacher_targets(

@@ -42,14 +42,14 @@ def train_one_epoch(
     for images, labels, idx in data.shuffled(batch_size, g):
         if len(labels) < 2:  # BatchNorm cannot train on one sample
             continue
-        x, x_teacher = student_teacher_inputs(images, g, aug, device)
+        batch = student_teacher_inputs(images, g, aug, device)
         y = labels.to(device)
         with autocast():
-            logits = model(x).float()
-        loss = criterion(logits, y)
+            logits = model(batch.student).float()
+        loss = batch.loss(criterion, logits, y)
         if distill is not None:
-            targets = distill.soft_targets(x_teacher, idx)
-            loss = (1 - distill.weight) * loss + distill.weight * distill.loss(logits, targets, idx)
+            targets = distill.soft_targets(batch.views, idx, batch)
+            loss = (1 - distill.weight) * loss + distill.weight * distill.loss(logits, targets, idx, batch.perm)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

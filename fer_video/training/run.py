@@ -88,6 +88,15 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
         "centre square (e.g. 40; default 0: the whole face)",
     )
     p.add_argument(
+        "--mixup",
+        type=float,
+        default=0.0,
+        metavar="ALPHA",
+        help="mixup (Zhang et al. 2018): each batch is blended with a shuffled copy of itself, a share "
+        "lam ~ Beta(ALPHA, ALPHA), and the loss takes both labels by their shares; consistent teachers see the "
+        "blend (e.g. 0.2; default 0: off)",
+    )
+    p.add_argument(
         "--video-aug",
         type=float,
         default=0.0,
@@ -267,6 +276,8 @@ def check_args(args: argparse.Namespace) -> None:
     """Option values that cannot work: one line each, before any data is read or the run folder is made."""
     if args.teacher and (not 0 < args.distill_weight <= 1 or args.distill_temperature <= 0):
         raise SettingsError("--distill-weight must be in (0, 1] and --distill-temperature > 0")
+    if getattr(args, "mixup", 0.0) < 0:
+        raise SettingsError("--mixup must be >= 0 (0: off)")
     if not 0 <= getattr(args, "video_aug", 0.0) <= 1:
         raise SettingsError("--video-aug must be between 0 and 1")
     if getattr(args, "clip_repeat", 1) < 1:
@@ -414,7 +425,7 @@ def _teachers(
     paths = [p for p in args.teacher.split(",") if p]
     distill = Distillation(args.distill_weight, args.distill_temperature, autocast=autocast)
     if args.teacher_mode == "consistent":
-        distill.teachers, teachers = consistent_teachers(paths, classes, train.images.shape[-1], device)
+        distill.teachers, teachers, distill.sizes = consistent_teachers(paths, classes, train.images.shape[-1], device)
     else:
         cache = Path(args.teacher_cache) if args.teacher_cache else out
         cache.mkdir(parents=True, exist_ok=True)
@@ -539,7 +550,13 @@ def _crop(args: argparse.Namespace, r: Run) -> int:
 
 
 def _augmentation(args: argparse.Namespace, r: Run) -> Augmentation:
-    return Augmentation(getattr(args, "augment", "full"), args.erasing, getattr(args, "video_aug", 0.0), _crop(args, r))
+    return Augmentation(
+        getattr(args, "augment", "full"),
+        args.erasing,
+        getattr(args, "video_aug", 0.0),
+        _crop(args, r),
+        getattr(args, "mixup", 0.0),
+    )
 
 
 def export(
