@@ -403,6 +403,28 @@ def test_consistent_teachers_label_the_batch_the_student_sees():
     assert all(p.grad is None for t in teachers for p in t.parameters())
 
 
+def test_logit_adjusted_loss_charges_rare_classes_as_if_balanced(tiny_fer, tmp_path):
+    """--logit-adjust TAU: cross-entropy of logits + TAU * log(prior); equal counts change nothing; with a rare
+    class a network that is unsure pays more for missing the rare class than for missing a common one."""
+    from fer_video.training.loop import LogitAdjustedLoss
+
+    logits, labels = torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2])
+    plain = nn.CrossEntropyLoss()(logits, labels)
+    assert LogitAdjustedLoss(np.array([5, 5, 5]), 1.0)(logits, labels).item() == pytest.approx(plain.item())
+    counts = np.array([90, 9, 1])
+    expected = nn.CrossEntropyLoss()(logits + torch.log(torch.tensor([0.9, 0.09, 0.01])), labels)
+    assert LogitAdjustedLoss(counts, 1.0)(logits, labels).item() == pytest.approx(expected.item(), rel=1e-5)
+    unsure = torch.zeros(1, 3)
+    loss = LogitAdjustedLoss(counts, 1.0)
+    assert loss(unsure, torch.tensor([2])) > loss(unsure, torch.tensor([0]))
+    out = tmp_path / "la"
+    args = ["--logit-adjust", "1", "--class-weight-power", "0", "--epochs", "1", "--out", str(out)]
+    assert main(["train", *_common(tiny_fer), *args]) == 0
+    assert load_model(out / "model.pt")[1].training["recipe"]["logit_adjust"] == 1.0
+    with pytest.raises(SettingsError, match="--logit-adjust"):
+        main(["--debug", "train", *_common(tiny_fer), "--logit-adjust", "-1", "--out", str(tmp_path / "bad")])
+
+
 def test_mixup_blends_the_batch_and_its_labels_and_teachers_see_their_own_view():
     """--mixup: the student sees lam * image + (1 - lam) * its partner (the same draws otherwise), the loss takes
     both labels by those shares, fixed teacher rows are mixed alike; with --crop a teacher of whole faces sees the

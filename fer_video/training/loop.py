@@ -1,4 +1,5 @@
-"""One epoch of training, scoring on PublicTest, BatchNorm statistics for a weight average, class weights."""
+"""One epoch of training, scoring on PublicTest, BatchNorm statistics for a weight average, class weights and the
+logit-adjusted loss."""
 
 from __future__ import annotations
 
@@ -111,3 +112,20 @@ def recompute_bn(
 def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
     w = (1.0 / np.maximum(counts, 1)) ** power
     return torch.tensor(w / (w * counts).sum() * counts.sum(), dtype=torch.float32)
+
+
+class LogitAdjustedLoss(nn.Module):
+    """Cross-entropy of ``logits + tau * log(prior)`` (Menon et al. 2021, "Long-tail learning via logit
+    adjustment"; tau 1 is the balanced softmax): training pays for a rare class as if the classes were balanced,
+    and inference takes the network's logits as they are, so their argmax favours no class for being common."""
+
+    def __init__(
+        self, counts: np.ndarray, tau: float, weight: torch.Tensor | None = None, label_smoothing: float = 0.0
+    ) -> None:
+        super().__init__()
+        prior = np.maximum(counts, 1) / np.maximum(counts, 1).sum()
+        self.register_buffer("offset", tau * torch.log(torch.tensor(prior, dtype=torch.float32)))
+        self.ce = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.ce(logits + self.offset, labels)

@@ -39,7 +39,7 @@ from fer_video.training.augment import MODES, Augmentation
 from fer_video.training.checkpoint import atomic_save
 from fer_video.training.data import load_dataset, parse_classes
 from fer_video.training.distill import Distillation, consistent_teachers, teacher_targets
-from fer_video.training.loop import class_weights, evaluate, recompute_bn, train_one_epoch
+from fer_video.training.loop import LogitAdjustedLoss, class_weights, evaluate, recompute_bn, train_one_epoch
 from fer_video.training.metrics import save_confusion
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,15 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
         type=float,
         default=0.5,
         help="loss weight of a class = (1/count)^power, normalised; 0 turns weighting off",
+    )
+    p.add_argument(
+        "--logit-adjust",
+        type=float,
+        default=0.0,
+        metavar="TAU",
+        help="train on logits + TAU * log(class share) (logit adjustment, Menon et al. 2021; 1: balanced softmax) "
+        "so that rare classes such as disgust are not out-voted at inference; usually with --class-weight-power 0 "
+        "(default 0: off)",
     )
     p.add_argument("--stem", choices=["3x3s1", "imagenet"], default="3x3s1")
     p.add_argument(
@@ -276,6 +285,8 @@ def check_args(args: argparse.Namespace) -> None:
     """Option values that cannot work: one line each, before any data is read or the run folder is made."""
     if args.teacher and (not 0 < args.distill_weight <= 1 or args.distill_temperature <= 0):
         raise SettingsError("--distill-weight must be in (0, 1] and --distill-temperature > 0")
+    if getattr(args, "logit_adjust", 0.0) < 0:
+        raise SettingsError("--logit-adjust must be >= 0 (0: off)")
     if getattr(args, "mixup", 0.0) < 0:
         raise SettingsError("--mixup must be >= 0 (0: off)")
     if not 0 <= getattr(args, "video_aug", 0.0) <= 1:
@@ -320,8 +331,12 @@ def setup(args: argparse.Namespace) -> Run:
         lineage = init_from_model(model, args.init, classes, args.stem)
     model = model.to(device, memory_format=torch.channels_last)
     frozen = freeze(model, getattr(args, "train_layers", ""))
-    criterion = nn.CrossEntropyLoss(
-        weight=class_weights(counts, args.class_weight_power).to(device), label_smoothing=args.label_smoothing
+    weight = class_weights(counts, args.class_weight_power).to(device)
+    tau = getattr(args, "logit_adjust", 0.0)
+    criterion = (
+        LogitAdjustedLoss(counts, tau, weight, args.label_smoothing).to(device)
+        if tau
+        else nn.CrossEntropyLoss(weight=weight, label_smoothing=args.label_smoothing)
     )
     optimizer = torch.optim.SGD(
         [q for q in model.parameters() if q.requires_grad],
