@@ -465,6 +465,12 @@ def test_mixup_blends_the_batch_and_its_labels_and_teachers_see_their_own_view()
             + torch.softmax(crop_teacher(mixed.views[40]) / 2.0, 1)
         ) / 2
     torch.testing.assert_close(kd.soft_targets(mixed.views, idx, mixed), expected)
+    # a teacher of 40 px centre squares in a run on whole faces sees the centre square, as at inference
+    whole_only = {48: mixed.views[48]}
+    alone = Distillation(weight=0.5, temperature=2.0, teachers=[crop_teacher], sizes=[40])
+    with torch.no_grad():
+        centre = torch.softmax(crop_teacher(mixed.views[48][..., 4:44, 4:44]) / 2.0, 1)
+    torch.testing.assert_close(alone.soft_targets(whole_only, idx), centre)
     # an image mixed with one the teachers do not teach (a clip face) is not taught either
     kd.taught = torch.tensor([True] * 7 + [False])
     partner_of_untaught = int((perm == 7).nonzero())

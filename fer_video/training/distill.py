@@ -18,7 +18,7 @@ from torch import nn
 
 from fer_video.errors import WeightsError
 from fer_video.model import MEAN, STD, ModelCard, load_model
-from fer_video.predict import Batches, predict_loaded
+from fer_video.predict import Batches, centre_crop, predict_loaded
 from fer_video.training.checkpoint import atomic_save
 
 if TYPE_CHECKING:
@@ -45,7 +45,8 @@ class Distillation:
         self, views: torch.Tensor | dict[int, torch.Tensor], idx: torch.Tensor, batch: TrainingBatch | None = None
     ) -> torch.Tensor:
         """The teachers' mean softened probabilities for the batch (the training images ``idx``). ``views``: one
-        tensor every teacher sees, or the batch's views by side (each teacher sees the one of its input size).
+        tensor every teacher sees, or the batch's views by side (each teacher sees the one of its input size, or
+        the centre square of that size of the whole face).
         Fixed targets are the rows of ``idx``, mixed as ``batch`` mixed its images; consistent teachers see the
         views, which are mixed already."""
         if self.targets is not None:
@@ -55,7 +56,7 @@ class Distillation:
         probs = []
         with self.autocast():
             for k, teacher in enumerate(self.teachers):
-                x = views if isinstance(views, torch.Tensor) else views[self.sizes[k]]
+                x = views if isinstance(views, torch.Tensor) else _view(views, self.sizes[k])
                 probs.append(F.softmax(teacher(x).float() / self.temperature, 1))
         return torch.stack(probs).mean(0)
 
@@ -79,6 +80,12 @@ class Distillation:
         taught = taught.to(logits.device)
         per_image = F.kl_div(student, targets.clone(), reduction="none").sum(1)
         return (per_image * taught).sum() / taught.sum().clamp(min=1) * t * t
+
+
+def _view(views: dict[int, torch.Tensor], size: int) -> torch.Tensor:
+    """The view of side ``size``, else the centre square of that side of the whole face (what a model trained on
+    centre squares sees at inference)."""
+    return views[size] if size in views else centre_crop(views[max(views)], size)
 
 
 def load_teacher(path: str, classes: tuple[str, ...], size: int, device: torch.device) -> tuple[nn.Module, ModelCard]:
