@@ -8,6 +8,7 @@
     python benchmarks/micro.py classify-models VIDEO... --weights A.pt,B.pt   # CPU ms per crop of each model
     python benchmarks/micro.py encode VIDEO                           # libx264 slice vs frame threads (wall, CPU)
     python benchmarks/micro.py detect-ab VIDEO --rev REV              # fer_video/mtcnn.py at REV vs now (CPU)
+    python benchmarks/micro.py classify-ort VIDEO...                  # fp32 classifier: PyTorch vs ONNX Runtime
 
 ``time.process_time`` counts the CPU this process used, whatever share of the machine it got, so the
 numbers hold on a loaded machine (wall-clock ones do not). One torch thread: per-core cost.
@@ -296,6 +297,70 @@ def classify_precision(videos: list[Path], repeat: int = 3) -> None:
             )
 
 
+def classify_ort(videos: list[Path], batches: list[int], repeat: int = 3) -> None:
+    """The shipped model in fp32 (BatchNorm folded, as the classifier runs it) on real face crops: PyTorch
+    (channels_last, what ``fer_video.classify`` does) against ONNX Runtime's CPU provider on the same network
+    exported to ONNX, at several batch sizes, interleaved; CPU ms per crop, the largest difference of a logit,
+    and the multiply-adds per crop with the rate they imply (how close the CPU is to its arithmetic limit).
+    Needs ``pip install onnxruntime onnx`` (not a dependency of fer-video)."""
+    import io
+
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise SystemExit("classify-ort needs onnxruntime and onnx: pip install onnxruntime onnx") from None
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from fer_video.classify import fold_batchnorm
+    from fer_video.model import load_model
+    from fer_video.stages import default_weights
+
+    model, card = load_model(str(default_weights()))
+    net = fold_batchnorm(model).float().eval()
+    crops = _real_crops(videos)
+    x_all = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255.0
+    x_all = ((x_all - card.mean[0]) / card.std[0]).contiguous()
+    buf = io.BytesIO()
+    torch.onnx.export(net, (x_all[:8],), buf, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "n"}}, dynamo=False)  # fmt: skip
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = torch.get_num_threads(), 1
+    sess = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
+    with FlopCounterMode(display=False) as fc, torch.inference_mode():
+        net(x_all[:1])
+    macs = fc.get_total_flops() / 2
+    cl = net.to(memory_format=torch.channels_last)
+    print(f"{len(crops)} crops from {len(videos)} videos; {macs / 1e6:.0f} M multiply-adds per crop; "
+          f"{torch.get_num_threads()} thread(s); onnxruntime {ort.__version__}")  # fmt: skip
+
+    @torch.inference_mode()
+    def run_torch(b: int) -> np.ndarray:
+        parts = [x_all[s : s + b].contiguous(memory_format=torch.channels_last) for s in range(0, len(x_all), b)]
+        return np.concatenate([cl(x).numpy() for x in parts])
+
+    def run_ort(b: int) -> np.ndarray:
+        return np.concatenate([sess.run(None, {"x": x_all[s : s + b].numpy()})[0] for s in range(0, len(x_all), b)])
+
+    for b in batches:
+        cost = {"torch": 0.0, "ort": 0.0}
+        out = {}
+        for fn in (run_torch, run_ort):
+            fn(b)  # warm-up
+        for _ in range(repeat):
+            for name, fn in (("torch", run_torch), ("ort", run_ort)):
+                c = time.process_time()
+                out[name] = fn(b)
+                cost[name] += time.process_time() - c
+        per = {k: v / repeat / len(x_all) * 1000 for k, v in cost.items()}
+        rate = {k: macs * 2 / (v / 1000) / 1e9 / torch.get_num_threads() for k, v in per.items()}
+        print(
+            f"batch {b}: torch {per['torch']:.2f} CPU-ms per crop ({rate['torch']:.0f} GFLOP/s per thread), "
+            f"onnxruntime {per['ort']:.2f} ({rate['ort']:.0f}); max |logit difference| "
+            f"{np.abs(out['torch'] - out['ort']).max():.1e}",
+            flush=True,
+        )
+
+
 def encode_threads(video: Path, rounds: int = 4) -> None:
     """The video's frames (decoded once, kept as YUV 4:2:0) encoded by libx264 at the pipeline's crf and preset,
     with PyAV's default slice threads and with frame threads, alternating: wall and CPU seconds, file size."""
@@ -386,13 +451,15 @@ def main() -> None:
         "what",
         choices=[
             "detect", "classify", "cascade", "train-step", "classify-precision", "classify-models", "encode",
-            "detect-ab",
+            "detect-ab", "classify-ort",
         ],
     )  # fmt: skip
     p.add_argument("--weights", default="", help="classify-models: comma-separated .pt files to compare")
     p.add_argument("--rev", default="HEAD", help="detect-ab: the git revision to compare with")
     p.add_argument("video", nargs="*", default=[str(ROOT / "benchmarks/out/videos/demo_1280x720_25fps_10s.mp4")])
-    p.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4, 8], help="cascade: frames per call")
+    p.add_argument(
+        "--batches", type=int, nargs="+", default=None, help="cascade: frames per call (1 2 4 8); classify-ort: crops"
+    )
     p.add_argument("--sides", type=int, nargs="+", default=[480, 640, 960])
     p.add_argument("--min-faces", type=int, nargs="+", default=[20, 40])
     p.add_argument("--threads", type=int, default=1)
@@ -401,7 +468,9 @@ def main() -> None:
     if args.what == "detect":
         detect(Path(args.video[0]), args.sides, args.min_faces)
     elif args.what == "cascade":
-        cascade([Path(v) for v in args.video], args.batches)
+        cascade([Path(v) for v in args.video], args.batches or [1, 2, 4, 8])
+    elif args.what == "classify-ort":
+        classify_ort([Path(v) for v in args.video], args.batches or [8, 24, 64])
     elif args.what == "train-step":
         train_step()
     elif args.what == "classify-precision":

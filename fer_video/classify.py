@@ -66,10 +66,10 @@ class EmotionClassifier:
     ) -> None:
         """``precision``: ``fp32``, ``bf16`` or ``auto`` (bf16 where the hardware does it natively). The model runs
         with its BatchNorm folded into the convolutions, in bf16 weights and activations when bf16 (1.1-1.4x
-        less CPU per crop than bf16 autocast on an AMX CPU; probabilities within 0.013 of fp32's, autocast's
-        within 0.007: ``benchmarks/micro.py classify-precision``). ``ten_crop``: average the ten crops of each face
-        (``predict.ten_crops``; the card needs a ``resize_size`` larger than its ``input_size``), instead of the
-        centre one (and its mirror image with ``tta``)."""
+        less CPU per crop than bf16 autocast on an AMX CPU, 2.0x less than fp32 on an AVX512-BF16 one;
+        probabilities within 0.013 of fp32's, autocast's within 0.007: ``benchmarks/micro.py classify-precision``).
+        ``ten_crop``: average the ten crops of each face (``predict.ten_crops``; the card needs a ``resize_size``
+        larger than its ``input_size``), instead of the centre one (and its mirror image with ``tta``)."""
         if ten_crop and not card_crop(card):
             raise SettingsError(
                 f"--ten-crop needs a model trained on centre squares ('fer-video train --crop'); {card.name} sees "

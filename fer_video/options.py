@@ -190,8 +190,8 @@ ANNOTATE_OPTIONS: tuple[Option, ...] = (
         "precision",
         "--precision",
         str,
-        "classifier arithmetic: auto (bf16 where the hardware does it natively: a CPU with AMX, a bf16 GPU; "
-        "fp32 elsewhere), fp32 or bf16 (default {default})",
+        "classifier arithmetic: auto (bf16 where the hardware does it natively: a CPU with AMX or AVX512-BF16, "
+        "a bf16 GPU; fp32 elsewhere), fp32 or bf16 (default {default})",
         choices=PRECISIONS,
         rule="one of " + ", ".join(PRECISIONS),
     ),

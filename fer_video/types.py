@@ -114,7 +114,7 @@ class Settings:
     tta: bool = False  # also classify the mirror image and average (+1.3 pt PublicTest, half the classify speed)
     ten_crop: bool = False  # average ten crops (corners, centre, mirrored): needs a model trained with --crop
     classify_every: int = 1  # classify each tracked face on every Nth frame; in between it keeps its last result
-    precision: str = "auto"  # classifier arithmetic: auto (bf16 where native: AMX, bf16 GPUs), fp32, bf16
+    precision: str = "auto"  # classifier arithmetic: auto (bf16 where native: AMX/AVX512-BF16, GPUs), fp32, bf16
     iou_match: float = 0.1  # tracker: minimum IoU to continue a face (crowd clip: 0.3 -> 33 ids, 0.1 -> 16)
     max_missed_s: float = 0.5  # tracker: forget a face not seen for this long
     write_video: bool = True

@@ -70,15 +70,18 @@ def test_chunks_hold_several_detections_but_stay_small_for_large_frames():
 
 
 def test_training_precision_is_bf16_only_where_the_hardware_does_it(monkeypatch):
-    """--precision auto: bf16 autocast on a CPU with AMX tiles or a bf16 GPU, fp32 elsewhere; bf16/fp32 as asked."""
+    """--precision auto: bf16 autocast on a CPU with AMX tiles or AVX512-BF16 or on a bf16 GPU, fp32 elsewhere;
+    bf16/fp32 as asked."""
     cpu = torch.device("cpu")
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
-    assert autocast_dtype(cpu, "auto") is None
-    assert autocast_dtype(cpu, "bf16") is torch.bfloat16
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
-    assert autocast_dtype(cpu, "auto") is torch.bfloat16
-    assert autocast_dtype(cpu, "fp32") is None
-    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")  # a torch without the probe: fp32
+    bf16 = torch.bfloat16
+    for amx, avx512_bf16, expected in ((False, False, None), (True, False, bf16), (False, True, bf16)):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda a=amx: a)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda b=avx512_bf16: b)
+        assert autocast_dtype(cpu, "auto") is expected
+        assert autocast_dtype(cpu, "bf16") is torch.bfloat16
+        assert autocast_dtype(cpu, "fp32") is None
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")  # a torch without the probes: fp32
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
     assert autocast_dtype(cpu, "auto") is None
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     for bf16_gpu, expected in ((True, torch.bfloat16), (False, None)):

@@ -198,7 +198,8 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
         choices=["auto", "bf16", "fp32"],
         default="auto",
         help="autocast of the training forward passes (the student's and consistent teachers'); auto: bf16 where "
-        "the hardware does it natively (a CPU with AMX, a bf16 GPU), fp32 elsewhere; evaluation is always fp32",
+        "the hardware does it natively (a CPU with AMX or AVX512-BF16, a bf16 GPU), fp32 elsewhere; evaluation is "
+        "always fp32",
     )
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
     p.add_argument("--seed", type=int, default=0)
