@@ -9,6 +9,7 @@
     python benchmarks/micro.py encode VIDEO                           # libx264 slice vs frame threads (wall, CPU)
     python benchmarks/micro.py detect-ab VIDEO --rev REV              # fer_video/mtcnn.py at REV vs now (CPU)
     python benchmarks/micro.py classify-ort VIDEO...                  # fp32 classifier: PyTorch vs ONNX Runtime
+    python benchmarks/micro.py mtcnn-precision                        # MTCNN's three nets: fp32 vs bf16 (CPU ms)
 
 ``time.process_time`` counts the CPU this process used, whatever share of the machine it got, so the
 numbers hold on a loaded machine (wall-clock ones do not). One torch thread: per-core cost.
@@ -361,6 +362,32 @@ def classify_ort(videos: list[Path], batches: list[int], repeat: int = 3) -> Non
         )
 
 
+def mtcnn_precision(seconds: float = 2.0) -> None:
+    """facenet-pytorch's P-Net, R-Net and O-Net (their shipped weights) on random inputs of the
+    sizes the pipeline gives them (four 384x216 pyramid levels, 200 R-Net and 40 O-Net candidates), channels_last,
+    in fp32 and in bf16 weights and activations: CPU ms per call."""
+    from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
+
+    def bench(net: torch.nn.Module, x: torch.Tensor, dtype: torch.dtype) -> float:
+        net = net.eval().to(dtype=dtype, memory_format=torch.channels_last)
+        x = x.to(dtype).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            for _ in range(2):
+                net(x)
+            start, k = time.process_time(), 0
+            while time.process_time() - start < seconds:
+                net(x)
+                k += 1
+        return (time.process_time() - start) / k * 1000
+
+    nets = (("P-Net, 4 x 384x216", PNet, (4, 3, 216, 384)), ("R-Net, 200 x 24x24", RNet, (200, 3, 24, 24)),
+            ("O-Net, 40 x 48x48", ONet, (40, 3, 48, 48)))  # fmt: skip
+    for name, cls, shape in nets:
+        x = torch.randn(shape)
+        fp32, bf16 = bench(cls(), x, torch.float32), bench(cls(), x, torch.bfloat16)
+        print(f"{name}: fp32 {fp32:.1f} CPU-ms, bf16 {bf16:.1f}", flush=True)
+
+
 def encode_threads(video: Path, rounds: int = 4) -> None:
     """The video's frames (decoded once, kept as YUV 4:2:0) encoded by libx264 at the pipeline's crf and preset,
     with PyAV's default slice threads and with frame threads, alternating: wall and CPU seconds, file size."""
@@ -451,7 +478,7 @@ def main() -> None:
         "what",
         choices=[
             "detect", "classify", "cascade", "train-step", "classify-precision", "classify-models", "encode",
-            "detect-ab", "classify-ort",
+            "detect-ab", "classify-ort", "mtcnn-precision",
         ],
     )  # fmt: skip
     p.add_argument("--weights", default="", help="classify-models: comma-separated .pt files to compare")
@@ -469,6 +496,8 @@ def main() -> None:
         detect(Path(args.video[0]), args.sides, args.min_faces)
     elif args.what == "cascade":
         cascade([Path(v) for v in args.video], args.batches or [1, 2, 4, 8])
+    elif args.what == "mtcnn-precision":
+        mtcnn_precision()
     elif args.what == "classify-ort":
         classify_ort([Path(v) for v in args.video], args.batches or [8, 24, 64])
     elif args.what == "train-step":
