@@ -10,6 +10,7 @@
     python benchmarks/micro.py detect-ab VIDEO --rev REV              # fer_video/mtcnn.py at REV vs now (CPU)
     python benchmarks/micro.py classify-ort VIDEO...                  # fp32 classifier: PyTorch vs ONNX Runtime
     python benchmarks/micro.py mtcnn-precision                        # MTCNN's three nets: fp32 vs bf16 (CPU ms)
+    python benchmarks/micro.py decode-rgb VIDEO...                    # YUV -> RGB after decoding: libswscale vs OpenCV
 
 ``time.process_time`` counts the CPU this process used, whatever share of the machine it got, so the
 numbers hold on a loaded machine (wall-clock ones do not). One torch thread: per-core cost.
@@ -472,13 +473,55 @@ def detect_ab(rev: str, video: Path, rounds: int = 6) -> None:
     )
 
 
+def decode_rgb(videos: list[Path], rounds: int = 2) -> None:
+    """Each video decoded as the pipeline decodes it, its frames turned into RGB by PyAV (libswscale, what
+    ``VideoReader`` does) and by OpenCV's ``COLOR_YUV2RGB_I420`` (BT.601 limited range only), alternating:
+    CPU-ms per frame of decoding alone and of each conversion, and how far the two RGB images differ."""
+    import av
+    import cv2
+
+    cv2.setNumThreads(1)
+
+    def run(path: Path, how: str) -> tuple[float, float, int]:
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            s.thread_type = "AUTO"
+            c0, convert, n = time.process_time(), 0.0, 0
+            for f in c.decode(s):
+                t = time.process_time()
+                if how == "swscale":
+                    f.to_ndarray(format="rgb24")
+                elif how == "opencv":
+                    cv2.cvtColor(f.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420)
+                convert += time.process_time() - t
+                n += 1
+            return 1000 * (time.process_time() - c0) / n, 1000 * convert / n, n
+
+    for path in videos:
+        with av.open(str(path)) as c:
+            f = next(c.decode(video=0))
+            if f.format.name != "yuv420p":
+                print(f"{path.name}: {f.format.name}, not yuv420p: skipped")
+                continue
+            a = f.to_ndarray(format="rgb24").astype(int)
+            b = cv2.cvtColor(f.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420).astype(int)
+            print(
+                f"{path.name}: {f.width}x{f.height}, colorspace {f.colorspace}, range {f.color_range}; first frame "
+                f"|swscale - opencv| mean {np.abs(a - b).mean():.2f}, max {np.abs(a - b).max()} grey levels"
+            )
+        for _ in range(rounds):
+            for how in ("none", "swscale", "opencv"):
+                total, convert, n = run(path, how)
+                print(f"  {how:8s} {n} frames: {total:.2f} CPU-ms per frame in all, {convert:.2f} converting")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
         "what",
         choices=[
             "detect", "classify", "cascade", "train-step", "classify-precision", "classify-models", "encode",
-            "detect-ab", "classify-ort", "mtcnn-precision",
+            "detect-ab", "classify-ort", "mtcnn-precision", "decode-rgb",
         ],
     )  # fmt: skip
     p.add_argument("--weights", default="", help="classify-models: comma-separated .pt files to compare")
@@ -496,6 +539,8 @@ def main() -> None:
         detect(Path(args.video[0]), args.sides, args.min_faces)
     elif args.what == "cascade":
         cascade([Path(v) for v in args.video], args.batches or [1, 2, 4, 8])
+    elif args.what == "decode-rgb":
+        decode_rgb([Path(v) for v in args.video])
     elif args.what == "mtcnn-precision":
         mtcnn_precision()
     elif args.what == "classify-ort":
