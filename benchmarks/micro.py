@@ -476,7 +476,8 @@ def detect_ab(rev: str, video: Path, rounds: int = 6) -> None:
 def decode_rgb(videos: list[Path], rounds: int = 2) -> None:
     """Each video decoded as the pipeline decodes it, its frames turned into RGB by PyAV (libswscale, what
     ``VideoReader`` does) and by OpenCV's ``COLOR_YUV2RGB_I420`` (BT.601 limited range only), alternating:
-    CPU-ms per frame of decoding alone and of each conversion, and how far the two RGB images differ."""
+    CPU-ms per frame of the whole process and of each conversion (its own thread's CPU), and how far the two
+    RGB images differ."""
     import av
     import cv2
 
@@ -488,12 +489,12 @@ def decode_rgb(videos: list[Path], rounds: int = 2) -> None:
             s.thread_type = "AUTO"
             c0, convert, n = time.process_time(), 0.0, 0
             for f in c.decode(s):
-                t = time.process_time()
+                t = time.thread_time()  # this thread's CPU only: the decoder's own threads run meanwhile
                 if how == "swscale":
                     f.to_ndarray(format="rgb24")
                 elif how == "opencv":
                     cv2.cvtColor(f.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420)
-                convert += time.process_time() - t
+                convert += time.thread_time() - t
                 n += 1
             return 1000 * (time.process_time() - c0) / n, 1000 * convert / n, n
 
