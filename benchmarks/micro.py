@@ -475,45 +475,39 @@ def detect_ab(rev: str, video: Path, rounds: int = 6) -> None:
 
 def decode_rgb(videos: list[Path], rounds: int = 2) -> None:
     """Each video decoded as the pipeline decodes it, its frames turned into RGB by PyAV (libswscale, what
-    ``VideoReader`` does) and by OpenCV's ``COLOR_YUV2RGB_I420`` (BT.601 limited range only), alternating:
-    CPU-ms per frame of the whole process and of each conversion (its own thread's CPU), and how far the two
-    RGB images differ."""
+    ``VideoReader`` does) and by OpenCV's ``COLOR_YUV2RGB_I420`` (BT.601 limited range only), alternating with
+    decoding alone: the whole process's CPU-ms per frame (the decoder's and libswscale's threads included), and
+    how far the two RGB images differ."""
     import av
     import cv2
 
     cv2.setNumThreads(1)
-
-    def run(path: Path, how: str) -> tuple[float, float, int]:
-        with av.open(str(path)) as c:
-            s = c.streams.video[0]
-            s.thread_type = "AUTO"
-            c0, convert, n = time.process_time(), 0.0, 0
-            for f in c.decode(s):
-                t = time.thread_time()  # this thread's CPU only: the decoder's own threads run meanwhile
-                if how == "swscale":
-                    f.to_ndarray(format="rgb24")
-                elif how == "opencv":
-                    cv2.cvtColor(f.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420)
-                convert += time.thread_time() - t
-                n += 1
-            return 1000 * (time.process_time() - c0) / n, 1000 * convert / n, n
-
+    to_rgb = {
+        "none": lambda f: None,
+        "swscale": lambda f: f.to_ndarray(format="rgb24"),
+        "opencv": lambda f: cv2.cvtColor(f.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420),
+    }
     for path in videos:
         with av.open(str(path)) as c:
             f = next(c.decode(video=0))
             if f.format.name != "yuv420p":
                 print(f"{path.name}: {f.format.name}, not yuv420p: skipped")
                 continue
-            a = f.to_ndarray(format="rgb24").astype(int)
-            b = cv2.cvtColor(f.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420).astype(int)
+            diff = np.abs(to_rgb["swscale"](f).astype(int) - to_rgb["opencv"](f).astype(int))
             print(
                 f"{path.name}: {f.width}x{f.height}, colorspace {f.colorspace}, range {f.color_range}; first frame "
-                f"|swscale - opencv| mean {np.abs(a - b).mean():.2f}, max {np.abs(a - b).max()} grey levels"
+                f"|swscale - opencv| mean {diff.mean():.2f}, max {diff.max()} grey levels"
             )
         for _ in range(rounds):
-            for how in ("none", "swscale", "opencv"):
-                total, convert, n = run(path, how)
-                print(f"  {how:8s} {n} frames: {total:.2f} CPU-ms per frame in all, {convert:.2f} converting")
+            for how, convert in to_rgb.items():
+                with av.open(str(path)) as c:
+                    s = c.streams.video[0]
+                    s.thread_type = "AUTO"
+                    c0, n = time.process_time(), 0
+                    for f in c.decode(s):
+                        convert(f)
+                        n += 1
+                print(f"  {how:8s} {n} frames: {1000 * (time.process_time() - c0) / n:.2f} CPU-ms per frame")
 
 
 def main() -> None:
